@@ -1,0 +1,93 @@
+{#-
+    Plan of block merges shared by the momentum and regression macros.
+
+    Every window of `windows` bars is built from a base block of `base` bars by
+    two-way merges: a block of L = a + b bars ending at t is the block of a bars
+    ending at t - b merged with the block of b bars ending at t. Each merge reads
+    the older block with one lag() per statistic, so a whole plan costs O(rows),
+    independent of the window lengths, and every statistic only ever sees the rows
+    of its own block (no running sum over the history).
+
+    Returns a list of levels; each level is a list of [L, a, b, level] merges whose
+    inputs exist before that level.
+-#}
+{% macro _merge_plan(base, windows) %}
+    {%- set ns = namespace(avail={base: 0}, merges=[]) -%}
+    {%- for w in windows | sort -%}
+        {%- do _merge_plan_make(ns, base, w) -%}
+    {%- endfor -%}
+    {%- set depth = ns.avail.values() | max -%}
+    {%- set levels = [] -%}
+    {%- for lvl in range(1, depth + 1) -%}
+        {%- do levels.append(ns.merges | selectattr(3, 'equalto', lvl) | list) -%}
+    {%- endfor -%}
+    {{- return(levels) -}}
+{% endmacro %}
+
+{% macro _merge_plan_make(ns, base, length) %}
+    {%- if length not in ns.avail -%}
+        {#- prefer a pair of blocks that already exist, the shallowest, then the most balanced -#}
+        {%- set best = namespace(a=none, key=none) -%}
+        {%- for a in ns.avail.keys() | sort -%}
+            {%- if a < length and (length - a) in ns.avail -%}
+                {%- set key = [[ns.avail[a], ns.avail[length - a]] | max, (length - 2 * a) | abs] -%}
+                {%- if best.key is none or key < best.key -%}
+                    {%- set best.a = a -%}
+                    {%- set best.key = key -%}
+                {%- endif -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if best.a is none -%}
+            {#- split in two (multiples of base), build both halves first -#}
+            {%- set half = ((length // base) // 2) * base -%}
+            {%- do _merge_plan_make(ns, base, half) -%}
+            {%- do _merge_plan_make(ns, base, length - half) -%}
+            {%- set best.a = half -%}
+        {%- endif -%}
+        {%- set a = best.a -%}
+        {%- set b = length - a -%}
+        {%- set lvl = [ns.avail[a], ns.avail[b]] | max + 1 -%}
+        {%- do ns.avail.update({length: lvl}) -%}
+        {%- do ns.merges.append([length, a, b, lvl]) -%}
+    {%- endif -%}
+{% endmacro %}
+
+{#- The base block: the largest divisor of the windows' gcd that is at most 16 bars. -#}
+{% macro _merge_base(windows) %}
+    {%- set ns = namespace(g=0) -%}
+    {%- for w in windows -%}
+        {%- set ns2 = namespace(a=ns.g, b=w) -%}
+        {%- for _ in range(64) if ns2.b != 0 -%}
+            {%- set t = ns2.a % ns2.b -%}
+            {%- set ns2.a = ns2.b -%}
+            {%- set ns2.b = t -%}
+        {%- endfor -%}
+        {%- set ns.g = ns2.a -%}
+    {%- endfor -%}
+    {%- set ns3 = namespace(base=1) -%}
+    {%- for d in range(1, 17) if ns.g % d == 0 -%}
+        {%- set ns3.base = d -%}
+    {%- endfor -%}
+    {{- return(ns3.base) -}}
+{% endmacro %}
+
+
+{#- Block lengths that level `lvl` must carry forward: those merged at a later level or output. -#}
+{% macro _merge_carried(levels, lvl, windows, base) %}
+    {%- set present = [base] -%}
+    {%- for level in levels[:lvl - 1] -%}
+        {%- for m in level -%}{%- do present.append(m[0]) -%}{%- endfor -%}
+    {%- endfor -%}
+    {%- set needed = windows | list -%}
+    {%- for level in levels[lvl:] -%}
+        {%- for m in level -%}
+            {%- do needed.append(m[1]) -%}
+            {%- do needed.append(m[2]) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- set out = [] -%}
+    {%- for length in present | unique | sort if length in needed -%}
+        {%- do out.append(length) -%}
+    {%- endfor -%}
+    {{- return(out) -}}
+{% endmacro %}

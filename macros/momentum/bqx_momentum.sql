@@ -1,0 +1,153 @@
+{#-
+    bqx_momentum: backward momentum of a price series (SPEC 2.2).
+
+    For each window W and bar t, over the W bars strictly before t, with
+    r_i = (p[t-i] - p[t]) / p[t]: the sum, max, min, mean and sample stdev of the
+    r_i, and the endpoint r_W. See macros/_macros.yml for arguments and method.
+-#}
+{% macro bqx_momentum(source, price_column, windows, pair=none, incremental=true) %}
+    {%- if source is none -%}
+        {{ exceptions.raise_compiler_error("bqx_momentum: argument 'source' (a ref() or source()) is required") }}
+    {%- endif -%}
+    {%- if price_column is not string or not modules.re.match('^[a-z_][a-z0-9_]*$', price_column) -%}
+        {{ exceptions.raise_compiler_error("bqx_momentum: 'price_column' must be a column name, got " ~ price_column) }}
+    {%- endif -%}
+    {%- if windows is string or windows is not iterable or windows | length == 0 -%}
+        {{ exceptions.raise_compiler_error("bqx_momentum: 'windows' must be a non-empty list of bar counts, got " ~ windows) }}
+    {%- endif -%}
+    {%- for w in windows -%}
+        {%- if w is not number or w != w | int or w < 2 -%}
+            {{ exceptions.raise_compiler_error("bqx_momentum: every window must be an integer >= 2 (a sample stdev needs 2 bars), got " ~ w) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if windows | unique | list | length != windows | length -%}
+        {{ exceptions.raise_compiler_error("bqx_momentum: 'windows' has duplicates: " ~ windows) }}
+    {%- endif -%}
+    {%- if pair is not none and not modules.re.match('^[a-z]{6}$', pair | string) -%}
+        {{ exceptions.raise_compiler_error("bqx_momentum: 'pair' must match ^[a-z]{6}$, got " ~ pair) }}
+    {%- endif -%}
+    {%- set where = "pair = '" ~ pair ~ "'" if pair is not none else 'true' -%}
+    {{ return(adapter.dispatch('bqx_momentum', 'bqx_warehouse')(source, price_column, windows | map('int') | list, where, incremental)) }}
+{% endmacro %}
+
+
+{% macro default__bqx_momentum(source, price_column, windows, where, incremental) %}
+{%- set base = _merge_base(windows) -%}
+{%- set levels = _merge_plan(base, windows) -%}
+{%- set window_max = windows | max -%}
+{%- set inc = _incremental_window(source, where, window_max, price_column) if incremental else namespace(lower=none, after=none) -%}
+
+with source_rows as (
+
+    select
+        ts_utc,
+        {{ price_column }}::double precision as p
+    from {{ source }}
+    where {{ where }}
+    {%- if inc.lower is not none %}
+        and ts_utc >= {{ inc.lower }}
+    {%- endif %}
+
+),
+
+base_lags as (
+
+    -- q_j = p[t - 1 - j]: the base block covers the bars strictly before t
+    select
+        ts_utc,
+        p
+        {%- for j in range(0, base) %},
+        lag(p, {{ j + 1 }}) over bars as q_{{ j }}
+        {%- endfor %}
+        {%- for w in windows %},
+        lag(p, {{ w }}) over bars as p_back_{{ w }}
+        {%- endfor %}
+    from source_rows
+    window bars as (order by ts_utc)
+
+),
+
+blocks_0 as (
+
+    -- base block: mean m, C = sum (q - m)^2, max and min; deviations from the
+    -- oldest bar keep flat stretches exact
+    select
+        ts_utc,
+        p
+        {%- for w in windows %},
+        p_back_{{ w }}
+        {%- endfor %},
+        q_{{ base - 1 }} + ({% for j in range(0, base - 1) %}(q_{{ j }} - q_{{ base - 1 }}){{ ' + ' if not loop.last }}{% endfor %}{% if base == 1 %}0{% endif %}) / {{ base }}.0 as m_{{ base }},
+        ({% for j in range(0, base - 1) %}(q_{{ j }} - q_{{ base - 1 }}) ^ 2{{ ' + ' if not loop.last }}{% endfor %}{% if base == 1 %}0{% endif %})
+        - ({% for j in range(0, base - 1) %}(q_{{ j }} - q_{{ base - 1 }}){{ ' + ' if not loop.last }}{% endfor %}{% if base == 1 %}0{% endif %}) ^ 2 / {{ base }}.0 as c_{{ base }},
+        greatest({% for j in range(0, base) %}q_{{ j }}{{ ', ' if not loop.last }}{% endfor %}) as mx_{{ base }},
+        least({% for j in range(0, base) %}q_{{ j }}{{ ', ' if not loop.last }}{% endfor %}) as mn_{{ base }},
+        {#- greatest/least ignore NULLs: keep the block NULL until all its bars exist #}
+        q_{{ base - 1 }} is not null as full_{{ base }}
+    from base_lags
+
+){%- for level in levels %},
+{%- set lvl = loop.index %}
+{%- set carried = _merge_carried(levels, lvl, windows, base) %}
+
+lags_{{ lvl }} as (
+
+    select
+        *
+        {%- for m in level %}
+        {%- for stat in ['m', 'c', 'mx', 'mn', 'full'] %},
+        lag({{ stat }}_{{ m[1] }}, {{ m[2] }}) over bars as old_{{ m[0] }}_{{ stat }}
+        {%- endfor %}
+        {%- endfor %}
+    from blocks_{{ lvl - 1 }}
+    window bars as (order by ts_utc)
+
+),
+
+blocks_{{ lvl }} as (
+
+    select
+        ts_utc,
+        p
+        {%- for w in windows %},
+        p_back_{{ w }}
+        {%- endfor %}
+        {%- for length in carried %},
+        m_{{ length }}, c_{{ length }}, mx_{{ length }}, mn_{{ length }}, full_{{ length }}
+        {%- endfor %}
+        {%- for m in level %}
+        {%- set na = m[1] %}{% set nb = m[2] %}{% set n = m[0] %}
+        {%- set d = '(m_' ~ nb ~ ' - old_' ~ n ~ '_m)' %},
+        old_{{ n }}_m + {{ d }} * {{ nb / n }} as m_{{ n }},
+        old_{{ n }}_c + c_{{ nb }} + {{ d }} * {{ d }} * {{ na * nb / n }} as c_{{ n }},
+        greatest(old_{{ n }}_mx, mx_{{ nb }}) as mx_{{ n }},
+        least(old_{{ n }}_mn, mn_{{ nb }}) as mn_{{ n }},
+        old_{{ n }}_full and full_{{ nb }} as full_{{ n }}
+        {%- endfor %}
+    from lags_{{ lvl }}
+
+)
+{%- endfor %},
+
+final as (
+
+    select
+        ts_utc,
+        p as {{ price_column }}
+        {%- for w in windows %},
+        case when full_{{ w }} then {{ w }} * ((m_{{ w }} - p) / p) end as w{{ w }}_bqx_return,
+        case when full_{{ w }} then (mx_{{ w }} - p) / p end as w{{ w }}_bqx_max,
+        case when full_{{ w }} then (mn_{{ w }} - p) / p end as w{{ w }}_bqx_min,
+        case when full_{{ w }} then (m_{{ w }} - p) / p end as w{{ w }}_bqx_avg,
+        case when full_{{ w }} then sqrt(greatest(c_{{ w }}, 0.0) / {{ w - 1 }}) / p end as w{{ w }}_bqx_stdev,
+        (p_back_{{ w }} - p) / p as w{{ w }}_bqx_endpoint
+        {%- endfor %}
+    from blocks_{{ levels | length }}
+    {%- if inc.after is not none %}
+    where ts_utc > {{ inc.after }}
+    {%- endif %}
+
+)
+
+select * from final
+{% endmacro %}
