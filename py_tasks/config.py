@@ -27,7 +27,9 @@ def project_dir() -> Path:
     if env:
         path = Path(env).resolve()
         if not (path / "dbt_project.yml").exists():
-            raise BqxError(f"BQX_PROJECT_DIR={env} holds no dbt_project.yml; point it at the bqx checkout")
+            raise BqxError(
+                f"BQX_PROJECT_DIR={env} holds no dbt_project.yml; point it at the bqx checkout"
+            )
         return path
     here = Path.cwd().resolve()
     for candidate in (here, *here.parents):
@@ -36,7 +38,9 @@ def project_dir() -> Path:
     fallback = Path(__file__).resolve().parent.parent
     if (fallback / "dbt_project.yml").exists():
         return fallback
-    raise BqxError("cannot find the bqx project (dbt_project.yml); run bqx from the checkout or set BQX_PROJECT_DIR")
+    raise BqxError(
+        "cannot find the bqx project (dbt_project.yml); run bqx from the checkout or set BQX_PROJECT_DIR"
+    )
 
 
 def state_dir() -> Path:
@@ -75,7 +79,9 @@ def raw_schema() -> str:
 @lru_cache(maxsize=4)
 def _pairs(path: Path) -> tuple[tuple[str, str, str], ...]:
     with open(path / "seeds" / "currency_pairs.csv", encoding="utf-8", newline="") as fh:
-        return tuple((r["pair"], r["base_currency"], r["quote_currency"]) for r in csv.DictReader(fh))
+        return tuple(
+            (r["pair"], r["base_currency"], r["quote_currency"]) for r in csv.DictReader(fh)
+        )
 
 
 def pair_rows() -> tuple[tuple[str, str, str], ...]:

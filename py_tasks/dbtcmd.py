@@ -62,7 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    dbt_args = [a for a in args.dbt_args if a != "--"] if args.dbt_args[:1] == ["--"] else args.dbt_args
+    dbt_args = (
+        [a for a in args.dbt_args if a != "--"] if args.dbt_args[:1] == ["--"] else args.dbt_args
+    )
     if not dbt_args:
         raise BqxError("give dbt arguments after --, e.g. `bqx dbt -- build --select reg_bqx+`")
     return exit_code(run_dbt(dbt_args))

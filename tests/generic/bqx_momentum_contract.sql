@@ -1,10 +1,11 @@
 {#-
     The contract of a bqx_momentum model (SPEC 2.2), in one scan of the table: for
-    every window W, all six wW_bqx_ columns are NULL on exactly the first W rows
+    every window W of var `windows_var`, all six wW_bqx_ columns are NULL on exactly the first W rows
     (fewer than W earlier bars) and non-NULL after; min <= avg <= max; stdev >= 0;
     return = W * avg. Returns one row per violation.
 -#}
-{% test bqx_momentum_contract(model, windows) %}
+{% test bqx_momentum_contract(model, windows_var='bqx_windows') %}
+{%- set windows = var(windows_var) -%}
 {%- set tol = var('bqx_test_rel_tol', 1.0e-9) -%}
 {%- set stats = ['return', 'max', 'min', 'avg', 'stdev', 'endpoint'] -%}
 with scanned as (

@@ -1,6 +1,6 @@
 {#-
     The contract of a reg_terms model (SPEC 2.3), checked in one scan of the table:
-    for every window W and row,
+    for every window W of var `windows_var` (so --vars overrides are followed) and row,
       - the three terms sum to the prediction and residual = y - prediction, within
         var bqx_test_rel_tol relative to the magnitudes involved;
       - r2 is in [0, 1] and rmse >= 0;
@@ -8,7 +8,8 @@
         end at the row (the warm-up), and non-NULL everywhere else.
     Returns one row per violation, naming the window and the check.
 -#}
-{% test reg_terms_contract(model, y_column, windows) %}
+{% test reg_terms_contract(model, y_column, windows_var='reg_windows') %}
+{%- set windows = var(windows_var) -%}
 {%- set tol = var('bqx_test_rel_tol', 1.0e-9) -%}
 {%- set stats = ['quadratic_term', 'linear_term', 'constant_term', 'prediction', 'residual', 'r2', 'rmse'] -%}
 with scanned as (

@@ -54,10 +54,22 @@ def fresh_db(pg_admin_url: str) -> Iterator[str]:
             conn.execute(f'drop database if exists "{name}" with (force)')
 
 
+@pytest.fixture(scope="session")
+def dbt_target_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One dbt target/ and log dir for the whole session (keeps partial parsing warm and
+    never touches the developer's target/)."""
+    return Path(tmp_path_factory.mktemp("dbt_target", numbered=True))
+
+
 @pytest.fixture()
-def bqx_env(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point the bqx command (in-process) at ``fresh_db``; returns its URL."""
+def bqx_env(
+    fresh_db: str, tmp_path: Path, dbt_target_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Point the bqx command and in-process dbt at ``fresh_db``; returns its URL."""
     monkeypatch.setenv("BQX_DATABASE_URL", fresh_db)
     monkeypatch.setenv("BQX_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("BQX_PROJECT_DIR", str(PROJECT))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(dbt_target_dir / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(dbt_target_dir / "logs"))
+    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return fresh_db

@@ -18,7 +18,12 @@ def test_redact_hides_password() -> None:
     url = "postgresql://alice:s3cr3t-pw@db.example:5433/warehouse"
     assert "s3cr3t-pw" not in db.redact(url)
     info = db.parse_url(url)
-    assert (info.host, info.port, info.user, info.dbname) == ("db.example", 5433, "alice", "warehouse")
+    assert (info.host, info.port, info.user, info.dbname) == (
+        "db.example",
+        5433,
+        "alice",
+        "warehouse",
+    )
     assert "s3cr3t-pw" not in repr(info)
 
 

@@ -1,0 +1,414 @@
+"""``bqx bench``: figures and ratios on one data set, in one run.
+
+On a fresh database (``bqx_bench_*`` on the selected server, dropped afterwards)
+holding D days of synthetic bars for the 28 pairs (or HistData files given with
+``--files``), it times:
+
+(a)  ``dbt run`` of reg_rate + reg_bqx for all pairs (full refresh, dbt threads);
+(b1) the original system's method: ``numpy.polyfit`` per row and window, timed on
+     a sample of rows and scaled to all rows;
+(b2) the best out-of-database alternative: COPY the series out, every window with
+     vectorised numpy (cumulative sums), COPY the results back;
+(c)  the write floor: CREATE TABLE AS of the same rows and float columns holding
+     constants, with the same parallelism;
+(d)  the build with only W = 60 against only W = 630;
+(e)  dbt test of the built families (the validation stage);
+and the ratios. Timings are wall-clock on a shared machine: compare ratios within
+one run, not figures across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from . import db
+from .config import all_pairs, dbt_var, parse_pairs, project_dir
+from .errors import BqxError
+
+PG_EPOCH_US = 946_684_800_000_000
+
+
+def _say(message: str) -> None:
+    print(f"bqx bench: {message}", flush=True)
+
+
+@contextmanager
+def bench_database(keep: bool = False):
+    """A new database on the selected server; dropped at the end unless ``keep``."""
+    import psycopg
+
+    admin = db.database_url(start=True)
+    info = db.parse_url(admin)
+    name = f"bqx_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+    except psycopg.Error as exc:
+        raise BqxError(
+            f"bqx bench needs to create a database on {db.redact(admin)}: {exc}"
+        ) from None
+    url = admin.replace(f"/{info.dbname}", f"/{name}", 1)
+    try:
+        yield url
+    finally:
+        if not keep:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{name}" with (force)')
+        else:
+            _say(f"kept database {name}")
+
+
+def _timed(fn, *args, **kwargs) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - t0, out
+
+
+def _dbt(url: str, args: list[str]) -> float:
+    """Run dbt; return the wall span of its nodes' execution (first start to last end),
+    which leaves out dbt's start-up and parsing."""
+    from .dbtcmd import run_dbt
+
+    result = run_dbt(args, url)
+    if not result.success:
+        raise BqxError(
+            f"dbt {' '.join(args)} failed during the benchmark: {result.exception or 'see output'}"
+        )
+    starts, ends = [], []
+    for node in result.result or []:
+        for phase in node.timing:
+            if phase.name == "execute" and phase.started_at and phase.completed_at:
+                starts.append(phase.started_at)
+                ends.append(phase.completed_at)
+    return (max(ends) - min(starts)).total_seconds() if starts else 0.0
+
+
+def _family_rows(url: str, families: list[str], pairs: list[str]) -> int:
+    with db.connect(url) as conn:
+        return sum(
+            conn.execute(f"select count(*) from bqx.{fam}_{pair}").fetchone()[0]
+            for fam in families
+            for pair in pairs
+        )
+
+
+def _threads() -> int:
+    return int(os.environ.get("BQX_DBT_THREADS") or os.cpu_count() or 2)
+
+
+# ----------------------------------------------------------------------------- (c) floor
+def write_floor(url: str, families: list[str], pairs: list[str], n_float_columns: int) -> float:
+    """CREATE TABLE AS of the same row counts with constant float columns."""
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute("create schema if not exists bench_floor")
+        counts = {
+            (fam, pair): conn.execute(f"select count(*) from bqx.{fam}_{pair}").fetchone()[0]
+            for fam in families
+            for pair in pairs
+        }
+    cols = ", ".join(f"{i}.5::double precision as c{i}" for i in range(n_float_columns))
+
+    def one(key: tuple[str, str]) -> None:
+        fam, pair = key
+        with db.connect(url, autocommit=True) as conn:
+            conn.execute(
+                f"create table bench_floor.{fam}_{pair} as select"
+                f" timestamptz '2024-01-01' + i * interval '1 minute' as ts_utc, {cols}"
+                f" from generate_series(1, {counts[key]}) as i"
+            )
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(_threads()) as pool:
+        list(pool.map(one, counts))
+    return time.perf_counter() - t0
+
+
+# ----------------------------------------------------------------------------- (b1) polyfit
+def polyfit_per_row(url: str, pair: str, windows: list[int], rows: int, seed: int = 1) -> float:
+    """Seconds per row (all windows) of numpy.polyfit, measured on ``rows`` rows."""
+    with db.connect(url) as conn:
+        y = np.array(
+            [
+                r[0]
+                for r in conn.execute(
+                    "select rate_index from bqx.rate_index where pair = %s order by ts_utc", (pair,)
+                )
+            ],
+            dtype=float,
+        )
+    w_max = max(windows)
+    picks = np.random.default_rng(seed).integers(w_max, len(y), size=min(rows, len(y) - w_max))
+    t0 = time.perf_counter()
+    for t in picks:
+        for w in windows:
+            x = np.arange(w, dtype=float)
+            window = y[t - w + 1 : t + 1]
+            a2, a1, a0 = np.polyfit(x, window, 2)
+            fit = (a2 * x + a1) * x + a0
+            res = window - fit
+            ss_res = float(res @ res)
+            dev = window - window.mean()
+            _ = (
+                a2 * (w - 1) ** 2,
+                a1 * (w - 1),
+                a0,
+                1 - ss_res / float(dev @ dev) if dev.any() else 0.0,
+                np.sqrt(ss_res / w),
+            )
+    return (time.perf_counter() - t0) / len(picks)
+
+
+# ----------------------------------------------------------------------------- (b2) numpy
+def _copy_out(conn, query: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ts µs since 2000, float) arrays from a 2-column query via binary COPY."""
+    buf = bytearray()
+    with conn.cursor() as cur, cur.copy(f"copy ({query}) to stdout (format binary)") as copy:
+        for chunk in copy:
+            buf += chunk
+    body = bytes(buf[19:-2])
+    n = len(body) // 26 if body else 0
+    # each row: int16 n=2, int32 len=8, int64 ts, int32 len (8 or -1), float8 (absent when NULL)
+    # rows with NULL y are shorter; parse generically when lengths vary
+    if n * 26 == len(body):
+        rec = np.frombuffer(
+            body,
+            dtype=np.dtype(
+                [("n", ">i2"), ("l1", ">i4"), ("ts", ">i8"), ("l2", ">i4"), ("y", ">f8")]
+            ),
+        )
+        if (rec["l2"] == 8).all():
+            return rec["ts"].astype(np.int64), rec["y"].astype(float)
+    ts, ys, pos = [], [], 0
+    while pos < len(body):
+        pos += 2 + 4
+        ts.append(int.from_bytes(body[pos : pos + 8], "big", signed=True))
+        pos += 8
+        length = int.from_bytes(body[pos : pos + 4], "big", signed=True)
+        pos += 4
+        if length < 0:
+            ys.append(np.nan)
+        else:
+            ys.append(np.frombuffer(body[pos : pos + 8], dtype=">f8")[0])
+            pos += 8
+    return np.array(ts, dtype=np.int64), np.array(ys, dtype=float)
+
+
+def numpy_terms(y: np.ndarray, windows: list[int]) -> list[np.ndarray]:
+    """All seven columns per window with cumulative sums (x from the window start)."""
+    n = len(y)
+    yz = np.nan_to_num(y - np.nanmean(y[: max(windows)]) if n else y)
+    i = np.arange(n, dtype=float)
+    valid = np.concatenate([[0], np.cumsum(~np.isnan(y))])
+    sums = [np.concatenate([[0.0], np.cumsum(yz * i**k)]) for k in range(3)]
+    sq = np.concatenate([[0.0], np.cumsum(yz * yz)])
+    out = []
+    for w in windows:
+        t = np.arange(w - 1, n)
+        s0, s1, s2 = (s[t + 1] - s[t + 1 - w] for s in sums)
+        q = sq[t + 1] - sq[t + 1 - w]
+        i0 = t - w + 1.0
+        a1 = s1 - i0 * s0
+        a2 = s2 - 2 * i0 * s1 + i0 * i0 * s0
+        x = np.arange(w, dtype=float)
+        g = np.array(
+            [
+                [w, x.sum(), (x**2).sum()],
+                [x.sum(), (x**2).sum(), (x**3).sum()],
+                [(x**2).sum(), (x**3).sum(), (x**4).sum()],
+            ]
+        )
+        coef = np.linalg.solve(g, np.vstack([s0, a1, a2]))
+        c0, c1, c2 = coef
+        xe = w - 1.0
+        quad, lin = c2 * xe * xe, c1 * xe
+        pred = quad + lin + c0
+        resid = yz[t] - pred
+        ss_tot = q - s0 * s0 / w
+        ss_res = np.maximum(ss_tot - (coef * np.vstack([s0, a1, a2])).sum(0) + s0 * s0 / w, 0)
+        r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
+        rmse = np.sqrt(ss_res / w)
+        full = (valid[t + 1] - valid[t + 1 - w]) == w
+        for col in (quad, lin, c0, pred, resid, r2, rmse):
+            arr = np.full(n, np.nan)
+            arr[t] = np.where(full, col, np.nan)
+            out.append(arr)
+    return out
+
+
+def _copy_in(conn, table: str, ts: np.ndarray, columns: list[np.ndarray]) -> None:
+    k = len(columns) + 1
+    fields = [("n", ">i2"), ("l_ts", ">i4"), ("ts", ">i8")]
+    for j in range(len(columns)):
+        fields += [(f"l{j}", ">i4"), (f"c{j}", ">f8")]
+    rec = np.empty(len(ts), dtype=np.dtype(fields))
+    rec["n"], rec["l_ts"], rec["ts"] = k, 8, ts
+    for j, col in enumerate(columns):
+        rec[f"l{j}"], rec[f"c{j}"] = 8, col  # NaN stands for NULL (a shortcut in b2's favour)
+    with conn.cursor() as cur, cur.copy(f"copy {table} from stdin (format binary)") as copy:
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rec.tobytes() + b"\xff\xff")
+
+
+def out_of_database(url: str, pairs: list[str], windows: list[int], y_bqx: str) -> float:
+    """(b2): COPY out, numpy cumulative sums for every window, COPY in; both families."""
+    names = [
+        f"w{w}_{s}"
+        for w in windows
+        for s in (
+            "quadratic_term",
+            "linear_term",
+            "constant_term",
+            "prediction",
+            "residual",
+            "r2",
+            "rmse",
+        )
+    ]
+    ddl = ", ".join(f"{c} double precision" for c in names)
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute("create schema if not exists bench_b2")
+    jobs = [(fam, pair) for fam in ("reg_rate", "reg_bqx") for pair in pairs]
+
+    def one(job: tuple[str, str]) -> None:
+        fam, pair = job
+        query = (
+            f"select ts_utc, rate_index from bqx.rate_index where pair = '{pair}' order by ts_utc"
+            if fam == "reg_rate"
+            else f"select ts_utc, {y_bqx} from bqx.bqx_{pair} order by ts_utc"
+        )
+        with db.connect(url, autocommit=True) as conn:
+            ts, y = _copy_out(conn, query)
+            cols = numpy_terms(y, windows)
+            conn.execute(f"create table bench_b2.{fam}_{pair} (ts_utc timestamptz, {ddl})")
+            _copy_in(conn, f"bench_b2.{fam}_{pair}", ts, cols)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(_threads()) as pool:
+        list(pool.map(one, jobs))
+    return time.perf_counter() - t0
+
+
+# ----------------------------------------------------------------------------- driver
+def run_bench(
+    days: int,
+    pairs: list[str],
+    seed: int,
+    polyfit_rows: int,
+    keep: bool,
+    files: list[str] | None = None,
+) -> dict:
+    from . import sample
+    from .load import ensure_raw_table, load_files
+
+    windows = [int(w) for w in dbt_var("reg_windows")]
+    y_bqx = str(dbt_var("reg_bqx_source_column"))
+    results: dict = {"days": days, "pairs": len(pairs), "threads": _threads()}
+    target = tempfile.mkdtemp(prefix="bqx-bench-target-")
+    os.environ["DBT_TARGET_PATH"] = target
+    os.environ["DBT_LOG_PATH"] = target
+    with bench_database(keep) as url:
+        with db.connect(url, autocommit=True) as conn:
+            ensure_raw_table(conn)
+            if files:
+                _say(f"loading {len(files)} file(s)")
+                load_files(files, conn=conn)
+            else:
+                _say(f"writing {days} days of synthetic bars for {len(pairs)} pairs")
+                sample.write_sample(conn, days=days, pairs=pairs, seed=seed)
+            pairs = [p for (p,) in conn.execute("select distinct pair from raw.m1_bars order by 1")]
+        results["pairs"] = len(pairs)
+        select = " ".join(f"+bqx_{p}" for p in pairs)
+        _say("building upstream models (rate_index, bqx) — not timed")
+        _dbt(url, ["build", "--select", select, "--exclude-resource-type", "test", "unit_test"])
+        reg = " ".join(f"reg_rate_{p} reg_bqx_{p}" for p in pairs)
+
+        _say("(a) dbt run reg_rate + reg_bqx, full refresh")
+        results["a_build_s"] = _dbt(url, ["run", "--select", reg, "--full-refresh"])
+        rows = _family_rows(url, ["reg_rate", "reg_bqx"], pairs)
+        results["rows"] = rows
+
+        _say("(e) dbt test of bqx, reg_rate, reg_bqx")
+        fams = " ".join(f"bqx_{p}" for p in pairs) + " " + reg
+        results["e_test_s"] = _dbt(url, ["test", "--select", fams])
+
+        _say("(c) write floor: CREATE TABLE AS of constants, same rows and columns")
+        results["c_floor_s"] = write_floor(
+            url, ["reg_rate", "reg_bqx"], pairs, 1 + 7 * len(windows)
+        )
+
+        _say(f"(b1) numpy.polyfit per row and window, on {polyfit_rows} rows")
+        per_row = polyfit_per_row(url, pairs[0], windows, polyfit_rows, seed)
+        results["b1_per_row_s"] = per_row
+        results["b1_scaled_s"] = per_row * rows
+
+        _say("(b2) out of the database: COPY out, numpy cumulative sums, COPY in")
+        results["b2_s"] = out_of_database(url, pairs, windows, y_bqx)
+
+        for w in (min(windows), max(windows)):
+            _say(f"(d) only W = {w}")
+            results[f"d_w{w}_s"] = _dbt(
+                url,
+                [
+                    "run",
+                    "--select",
+                    reg,
+                    "--full-refresh",
+                    "--vars",
+                    json.dumps({"reg_windows": [w]}),
+                ],
+            )
+    results["w_min"], results["w_max"] = min(windows), max(windows)
+    return results
+
+
+def print_results(r: dict) -> None:
+    a, rows = r["a_build_s"], r["rows"]
+    us = 1e6 / rows
+    d_min, d_max = r[f"d_w{r['w_min']}_s"], r[f"d_w{r['w_max']}_s"]
+    lines = [
+        f"bqx bench: {r['pairs']} pairs, {r['days']} days, {rows:,} rows of reg_rate + reg_bqx, "
+        f"{r['threads']} threads",
+        f"  (a)  dbt run reg_rate + reg_bqx          {a:8.2f} s  {a * us:7.2f} µs/row",
+        f"  (b1) numpy.polyfit per row (scaled)      {r['b1_scaled_s']:8.2f} s  "
+        f"{r['b1_per_row_s'] * 1e6:7.2f} µs/row   b1/a = {r['b1_scaled_s'] / a:7.1f}x  (target >= 20x)",
+        f"  (b2) COPY out + numpy cumsums + COPY in  {r['b2_s']:8.2f} s  {r['b2_s'] * us:7.2f} µs/row   "
+        f"a/b2 = {a / r['b2_s']:7.2f}x",
+        f"  (c)  write floor (CTAS of constants)     {r['c_floor_s']:8.2f} s  {r['c_floor_s'] * us:7.2f} µs/row"
+        f"   a/c = {a / r['c_floor_s']:7.2f}x  (target <= 5x)",
+        f"  (d)  only W = {r['w_min']:<4}                       {d_min:8.2f} s",
+        f"       only W = {r['w_max']:<4}                       {d_max:8.2f} s"
+        f"   W{r['w_max']}/W{r['w_min']} = {d_max / d_min:5.2f}x  (target <= 1.3x)",
+        f"  (e)  dbt test of bqx, reg_rate, reg_bqx  {r['e_test_s']:8.2f} s",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="benchmark the regression build against baselines")
+    parser.add_argument("--days", type=int, default=10, help="days of synthetic bars (default 10)")
+    parser.add_argument("--pairs", default=None, help="pairs (default: all 28)")
+    parser.add_argument("--files", nargs="*", help="HistData/CSV files to load instead of a sample")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--polyfit-rows", type=int, default=300)
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    pairs = parse_pairs(args.pairs) if args.pairs else all_pairs()
+    project_dir()
+    results = run_bench(args.days, pairs, args.seed, args.polyfit_rows, args.keep, args.files)
+    print_results(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
