@@ -32,10 +32,14 @@ PROFILE_NAME = "bqx_warehouse"
 # fraction of a second of commits on an OS crash).
 EMBEDDED_SETTINGS = {
     "listen_addresses": "''",
-    "shared_buffers": "512MB",
+    # small enough that dropping a relation (a full scan of the buffer pool, which
+    # dbt does for every rebuilt table) stays cheap; the OS caches the rest
+    "shared_buffers": "128MB",
     "work_mem": "64MB",
     "maintenance_work_mem": "256MB",
     "wal_level": "minimal",
+    # new relations below this size are WAL-logged at commit instead of fsynced
+    "wal_skip_threshold": "64MB",
     "max_wal_senders": "0",
     "max_wal_size": "4GB",
     "synchronous_commit": "off",

@@ -358,9 +358,12 @@ def plan_export(conn: Any, opts: ExportOptions) -> list[PairPlan]:
                 f"model {schema()}.{needed} is not built: "
                 "run `bqx dbt -- build --select +rate_index`"
             )
-    candidates = list(opts.pairs) if opts.pairs is not None else all_pairs()
+    built = _relations(conn, [f"{f}_{p}" for p in all_pairs() for f in FAMILIES])
+    if opts.pairs is not None:
+        candidates = list(opts.pairs)
+    else:  # by default, every pair with at least one family built
+        candidates = [p for p in all_pairs() if any(f"{f}_{p}" in built for f in FAMILIES)]
     wanted = list(opts.families) if opts.families is not None else list(FAMILIES)
-    built = _relations(conn, [f"{f}_{p}" for p in candidates for f in FAMILIES])
 
     bar_cols = dict(_columns(conn, "stg_m1_bars"))
     index_cols = dict(_columns(conn, "rate_index"))
@@ -373,18 +376,14 @@ def plan_export(conn: Any, opts: ExportOptions) -> list[PairPlan]:
     plans: list[PairPlan] = []
     for pair in candidates:
         families = [f for f in wanted if f"{f}_{pair}" in built]
-        if opts.families is not None:
-            missing = [f for f in wanted if f"{f}_{pair}" not in built]
-            if missing:
-                fam = missing[0]
-                raise BqxError(
-                    f"family {fam} is not built for pair {pair} "
-                    f"(no table {schema()}.{fam}_{pair}): "
-                    f"{_build_hint(fam, pair)}"
-                )
-        elif not families:
-            if opts.pairs is None:
-                continue  # nothing built for this pair: not part of a default export
+        missing = [f for f in wanted if f"{f}_{pair}" not in built]
+        if opts.families is not None and missing:
+            fam = missing[0]
+            raise BqxError(
+                f"family {fam} is not built for pair {pair}: {_build_hint(fam, pair)} "
+                f"(there is no table {schema()}.{fam}_{pair})"
+            )
+        if not families:
             raise BqxError(
                 f"no feature family is built for pair {pair} (families: {', '.join(FAMILIES)}): "
                 f"{_build_hint('reg_bqx', pair)}"

@@ -168,7 +168,7 @@ def render() -> dict[Path, str]:
         "  - name: unit_series",
         '    description: "Empty typed input of the macro unit-test wrappers (the unit tests give rows)."',
         "    columns:",
-        '      - {name: ts_utc, description: "Bar time of a unit-test row."}',
+        '      - {name: ts_utc, description: "Bar time of a unit-test row.", data_tests: [unique]}',
         '      - {name: y, description: "Series fitted by reg_terms in its unit test."}',
         '      - {name: p, description: "Price series of bqx_momentum in its unit test."}',
     ]
@@ -181,7 +181,7 @@ def render() -> dict[Path, str]:
             f'    description: "Unit-test wrapper of the {name[5:]} macro: its output on a tiny series, '
             f'floats rounded to {DIGITS} decimals."',
             "    columns:",
-            '      - {name: ts_utc, description: "Bar time."}',
+            '      - {name: ts_utc, description: "Bar time.", data_tests: [unique, not_null]}',
             f'      - {{name: {first}, description: "The input series."}}',
         ] + [f'      - {{name: {c}, description: "Macro output, rounded."}}' for c in cols]
     yml += [
