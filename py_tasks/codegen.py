@@ -31,12 +31,22 @@ REG_STATS = (
     "rmse",
 )
 BQX_STATS = ("return", "max", "min", "avg", "stdev", "endpoint")
+# correlation_bqx: (column stem, doc block) of the term covariances/correlations, in column order
+CORR_TERM_STATS = (
+    ("cov_quad_lin", "cov_quad_lin"),
+    ("cov_resid_quad", "cov_resid_quad"),
+    ("cov_resid_lin", "cov_resid_lin"),
+    ("corr_quad_lin", "corr_quad_lin"),
+    ("corr_resid_quad", "corr_resid_quad"),
+    ("corr_resid_lin", "corr_resid_lin"),
+)
+CORR_RETURN = "w15_bqx_return"  # SPEC 2.4: the series of the cross-pair correlations
 
 
 @dataclass(frozen=True)
 class Family:
     name: str
-    sql: str  # str.format template with {pair}, {base}, {quote}
+    sql: str  # str.format template with {pair}, {base}, {quote}, {base_related}, {quote_related}
     description: str
 
 
@@ -77,16 +87,64 @@ FAMILIES: tuple[Family, ...] = (
         description="Rolling quadratic-regression terms of {pair}'s BQX momentum "
         "(y = var reg_bqx_source_column, default w15_bqx_return).",
     ),
+    Family(
+        name="correlation_bqx",
+        sql=(
+            "{{{{ bqx_correlations(\n"
+            "    source=ref('reg_bqx_{pair}'),\n"
+            "    momentum=ref('bqx_{pair}'),\n"
+            "    pair='{pair}',\n"
+            "    base_related=[\n"
+            "{base_related}"
+            "    ],\n"
+            "    quote_related=[\n"
+            "{quote_related}"
+            "    ],\n"
+            "    term_windows=var('term_cov_windows'),\n"
+            "    pair_windows=var('pair_corr_windows'),\n"
+            ") }}}}\n"
+        ),
+        description="Term covariances of {pair}'s reg_bqx terms and cross-pair correlations of its "
+        "BQX return with its base- and quote-related pairs.",
+    ),
 )
 
 
-def _columns(family: str, vars_: dict) -> list[dict]:
+def related_pairs(pair: str) -> dict[str, list[tuple[str, int]]]:
+    """The six base-related and six quote-related pairs of ``pair`` (seed order) with their
+    orientation sign: +1 when the shared currency is on the same side (base/base or
+    quote/quote) in both pairs, else -1 (SPEC 2.4)."""
+    rows = {p: (b, q) for p, b, q in pair_rows()}
+    base, quote = rows[pair]
+    out: dict[str, list[tuple[str, int]]] = {"base": [], "quote": []}
+    for other, (b, q) in rows.items():
+        if other == pair:
+            continue
+        for side, shared, same in (("base", base, b), ("quote", quote, q)):
+            if shared in (b, q):
+                out[side].append((other, 1 if same == shared else -1))
+    return out
+
+
+def _related_sql(related: list[tuple[str, int]]) -> str:
+    return "".join(
+        f"        {{'pair': '{r}', 'momentum': ref('bqx_{r}'), 'sign': {s}}},\n" for r, s in related
+    )
+
+
+def _related_text(related: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{r} ({'+' if s > 0 else '-'})" for r, s in related)
+
+
+def _columns(family: str, vars_: dict, pair: str | None = None) -> list[dict]:
     grain = {
         "name": "ts_utc",
         "description": "{{ doc('col_ts_utc') }}",
         "data_tests": ["unique", "not_null"],
     }
     cols: list[dict] = [grain]
+    if family == "correlation_bqx":
+        return cols + _correlation_columns(vars_, pair or "")
     if family == "bqx":
         cols.append(
             {
@@ -117,7 +175,41 @@ def _columns(family: str, vars_: dict) -> list[dict]:
     return cols
 
 
+def _correlation_columns(vars_: dict, pair: str) -> list[dict]:
+    related = related_pairs(pair)
+    cols: list[dict] = [{"name": CORR_RETURN, "description": "{{ doc('corr_pair_return') }}"}]
+    for w in vars_["term_cov_windows"]:
+        for stem, doc in CORR_TERM_STATS:
+            cols.append({
+                "name": f"{stem}_bqx_{w}min",
+                "description": f"{{{{ doc('{doc}') }}}} Window: the last {w} rows with w{w}_ terms.",
+            })
+    for w in vars_["pair_corr_windows"]:
+        for side in ("base", "quote"):
+            cols.append({
+                "name": f"corr_{side}_pairs_{w}min",
+                "description": f"{{{{ doc('corr_{side}_pairs') }}}} Window: the last {w} joined rows. "
+                f"{side.capitalize()}-related pairs of {pair} (sign): {_related_text(related[side])}.",
+            })
+    for side in ("base", "quote"):
+        cols.append({
+            "name": f"rel_strength_{side}",
+            "description": f"{{{{ doc('rel_strength_{side}') }}}} {side.capitalize()}-related pairs of "
+            f"{pair} (sign): {_related_text(related[side])}.",
+        })
+    return cols
+
+
 def _model_tests(family: str, pair: str, vars_: dict) -> list:
+    if family == "correlation_bqx":
+        return [
+            {"correlation_bqx_contract": {"arguments": {
+                "return_column": CORR_RETURN,
+                "term_windows_var": "term_cov_windows",
+                "pair_windows_var": "pair_corr_windows",
+            }}},
+            {"one_row_per_source_bar": {"arguments": {"source": f"ref('reg_bqx_{pair}')"}}},
+        ]
     if family == "bqx":
         return [
             {"bqx_momentum_contract": {"arguments": {"windows_var": "bqx_windows"}}},
@@ -204,14 +296,21 @@ def render() -> dict[Path, str]:
         folder = Path("models") / fam.name
         models = []
         for pair, base, quote in pair_rows():
-            files[folder / f"{fam.name}_{pair}.sql"] = HEADER + fam.sql.format(pair=pair)
+            related = related_pairs(pair)
+            files[folder / f"{fam.name}_{pair}.sql"] = HEADER + fam.sql.format(
+                pair=pair,
+                base=base,
+                quote=quote,
+                base_related=_related_sql(related["base"]),
+                quote_related=_related_sql(related["quote"]),
+            )
             models.append(
                 {
                     "name": f"{fam.name}_{pair}",
                     "description": fam.description.format(pair=pair)
                     + f" Pair {pair} = {base}/{quote}. {{{{ doc('family_{fam.name}') }}}}",
                     "data_tests": _model_tests(fam.name, pair, vars_),
-                    "columns": _columns(fam.name, vars_),
+                    "columns": _columns(fam.name, vars_, pair),
                 }
             )
         doc = {"version": 2, "models": models}

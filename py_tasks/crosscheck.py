@@ -46,6 +46,7 @@ DEFAULT_SAMPLE = 200
 DEFAULT_SEED = 42
 DEFAULT_TAIL = 10
 DIAGNOSE_ROWS = 3  # reg_bqx breaches diagnosed per pair (fit of the table's own y)
+BLOCK_ROWS = 50_000  # checked rows fetched and recomputed at a time (bounds memory)
 
 EPS = float(np.finfo(np.float64).eps)
 # "Exact": the tolerance used where the contract asks for equality (a window of
@@ -484,15 +485,17 @@ def _to_datetime(us: int) -> datetime:
     return _UNIX_EPOCH + timedelta(microseconds=int(us))
 
 
-def _fetch_rows(conn: Any, table: str, columns: list[str], ts_us: np.ndarray, all_rows: bool
+def _fetch_rows(conn: Any, table: str, columns: list[str], ts_us: np.ndarray, dense: bool
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ts in Unix µs, values (rows x columns, NaN for NULL), NULL mask) of the rows
-    of ``table`` at the given timestamps."""
+    of ``table`` at the given (ascending) timestamps; with ``dense`` every row between
+    the first and the last of them (the caller drops the others)."""
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     ident = sql.Identifier(schema(), table)
-    if all_rows:
-        query = sql.SQL("select ts_utc, {} from {} order by ts_utc").format(cols, ident)
-        params: tuple = ()
+    if dense:  # one index range scan instead of a long array of timestamps
+        query = sql.SQL("select ts_utc, {} from {} where ts_utc between %s and %s "
+                        "order by ts_utc").format(cols, ident)
+        params: tuple = (_to_datetime(ts_us[0]), _to_datetime(ts_us[-1]))
     else:
         query = sql.SQL("select ts_utc, {} from {} where ts_utc = any(%s) order by ts_utc").format(
             cols, ident)
@@ -613,31 +616,38 @@ def _check_pair(
         rng = np.random.default_rng([seed, fam_no, pair_no])
         rows = _sample_rows(n, ts[:n], p[:n], first_full, flat_lengths, sample, tail, rng)
         result.rows_checked += len(rows)
-        got_ts, got, got_null = _fetch_rows(conn, table, columns, ts_us[rows],
-                                            all_rows=sample <= 0)
-        found = np.isin(ts_us[rows], got_ts)
-        if not found.all():
-            lost = rows[~found]
-            result.problems.append(
-                f"{pair}: {len(lost):,} sampled bar(s) have no row in {schema()}.{table}, "
-                f"first at {_fmt_ts(_to_datetime(ts_us[lost[0]]))}")
-            rows = rows[found]
-        where = np.searchsorted(got_ts, ts_us[rows])
-        got, got_null = got[where], got_null[where]
         decile = np.minimum(rows * 10 // max(n, 1), 9)
-        expected = _expected(family, p, rows, n, bqx_windows, reg_windows, source_column)
-        row_ratio = np.zeros(len(rows))
-        for j, column in enumerate(columns):
-            exp, tol = expected[column]
-            ratio = acc[family].compare(pair, column, ts_us[rows], decile, exp, tol, got[:, j],
-                                        got_null[:, j])
-            if j > 0:  # the wW_ columns (not the y column itself)
-                row_ratio = np.maximum(row_ratio, ratio)
-        if family == "reg_bqx":
-            breached = np.flatnonzero(np.isfinite(row_ratio) & (row_ratio > 1.0))
-            for k in breached[np.argsort(-row_ratio[breached])][:DIAGNOSE_ROWS]:
-                report.notes.append(_diagnose_reg_bqx(conn, pair, p, rows[k], ts_us[rows[k]],
-                                                      reg_windows, source_column, columns))
+        lost: list[np.ndarray] = []
+        breached: list[tuple[float, int]] = []  # reg_bqx rows above tolerance, to diagnose
+        for lo in range(0, len(rows), BLOCK_ROWS):
+            block = rows[lo:lo + BLOCK_ROWS]
+            dense = len(block) > 1000 and 2 * len(block) >= block[-1] - block[0] + 1
+            got_ts, got, got_null = _fetch_rows(conn, table, columns, ts_us[block], dense)
+            found = np.isin(ts_us[block], got_ts)
+            lost.append(block[~found])
+            keep = np.flatnonzero(found)
+            block = block[keep]
+            where = np.searchsorted(got_ts, ts_us[block])
+            got, got_null = got[where], got_null[where]
+            expected = _expected(family, p, block, n, bqx_windows, reg_windows, source_column)
+            row_ratio = np.zeros(len(block))
+            for j, column in enumerate(columns):
+                exp, tol = expected[column]
+                ratio = acc[family].compare(pair, column, ts_us[block], decile[lo + keep], exp,
+                                            tol, got[:, j], got_null[:, j])
+                if j > 0:  # the wW_ columns (not the y column itself)
+                    row_ratio = np.maximum(row_ratio, ratio)
+            if family == "reg_bqx":
+                bad = np.flatnonzero(np.isfinite(row_ratio) & (row_ratio > 1.0))
+                breached += [(float(row_ratio[k]), int(block[k])) for k in bad]
+        missing = np.concatenate(lost)
+        if len(missing):
+            result.problems.append(
+                f"{pair}: {len(missing):,} checked bar(s) have no row in {schema()}.{table}, "
+                f"first at {_fmt_ts(_to_datetime(ts_us[missing[0]]))}")
+        for _, t in sorted(breached, reverse=True)[:DIAGNOSE_ROWS]:
+            report.notes.append(_diagnose_reg_bqx(conn, pair, p, t, ts_us[t], reg_windows,
+                                                  source_column, columns))
 
 
 Expected = dict[str, tuple[np.ndarray, np.ndarray]]
@@ -785,6 +795,10 @@ def run_crosscheck(
     source_column = str(dbt_var("reg_bqx_source_column"))
     report = Report(sample=sample, seed=seed, tail=tail, base_ts=base)
     tables = built_tables(conn)
+    if not conn.execute("select 1 from pg_tables where schemaname = %s and tablename = 'm1_bars'",
+                        (raw_schema(),)).fetchone():
+        raise BqxError(f"table {raw_schema()}.m1_bars does not exist: the cross-check recomputes "
+                       "from the raw bars; load them with `bqx load` or `bqx sample`")
     acc = {fam: _Accumulator(fam) for fam in FAMILIES if fam in wanted_families}
     for pair_no, pair in enumerate(all_pairs()):
         if pair not in wanted_pairs:
@@ -840,8 +854,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"{','.join(FAMILIES)})")
     parser.add_argument("--pairs", default=None, help="comma-separated pairs (default: all built)")
     parser.add_argument("--sample", default=str(DEFAULT_SAMPLE),
-                        help=f"random rows per pair and family, or 'all' "
-                        f"(default {DEFAULT_SAMPLE})")
+                        help=f"random rows per pair and family, or 'all' (or 0) for every "
+                        f"row (default {DEFAULT_SAMPLE})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help=f"random seed of the sample (default {DEFAULT_SEED})")
     parser.add_argument("--tail", type=int, default=DEFAULT_TAIL,
@@ -872,8 +886,8 @@ def _parse_sample(value: str) -> int:
         number = int(value)
     except ValueError:
         raise BqxError(f"--sample must be a number of rows or 'all', got '{value}'") from None
-    if number < 1:
-        raise BqxError(f"--sample must be at least 1 (or 'all'), got {number}")
+    if number < 0:
+        raise BqxError(f"--sample must be a number of rows (0 or 'all': every row), got {number}")
     return number
 
 

@@ -20,10 +20,11 @@ How it runs:
 1. Everything is validated before anything is written: arguments, the database
    (pairs, families built, months with rows) and S3 (credentials, bucket) with one
    cheap ListObjectsV2 call. An error leaves the bucket as it was.
-2. ``--workers`` threads, each with its own ADBC PostgreSQL connection, read a
-   (pair, month) into Arrow (the driver streams ``COPY ... (FORMAT binary)`` into
-   Arrow in C), compute the row checksum (:func:`table_checksum`), HEAD the object
-   and skip it when its ``bqx-checksum`` and ``bqx-format`` metadata match;
+2. ``--workers`` threads, each with its own PostgreSQL connection, read a (pair,
+   month) with ``COPY (query) TO STDOUT (FORMAT binary)`` and turn it into Arrow with
+   numpy (:func:`parse_binary_copy`; measured faster than the ADBC driver, which is
+   kept as ``reader="adbc"``), compute the row checksum (:func:`table_checksum`), HEAD
+   the object and skip it when its ``bqx-checksum`` and ``bqx-format`` metadata match;
    otherwise write Parquet with pyarrow and upload with boto3.
 3. Uploads are atomic: a single PUT below the multipart threshold (64 MiB); above
    it a multipart upload, which S3 shows only once completed and which boto3 aborts
@@ -43,6 +44,7 @@ import argparse
 import contextlib
 import hashlib
 import io
+import os
 import re
 import sys
 import threading
@@ -115,6 +117,7 @@ class ExportOptions:
     multipart_threshold: int = MULTIPART_THRESHOLD
     multipart_chunksize: int = MULTIPART_CHUNKSIZE
     reader: str = "copy"  # or "adbc" (see read_table)
+    force: bool = False  # upload even when the object's checksum matches
 
     def format_tag(self) -> str:
         """What, besides the rows, decides an object's bytes: stored as ``bqx-format``
@@ -426,9 +429,9 @@ def plan_export(conn: Any, opts: ExportOptions) -> list[PairPlan]:
 def export_query(plan: PairPlan, month: str) -> str:
     """The SELECT of one object: bars + rate index + family columns, joined on ts_utc.
 
-    Literal values only (a pair matches ^[a-z]{6}$, bounds are made here), so the ADBC
-    driver can run it through COPY (FORMAT binary); the range is repeated on every
-    relation so each is read by index range, not in full."""
+    Literal values only (a pair matches ^[a-z]{6}$, bounds are made here), so it can
+    run inside COPY (...) TO STDOUT; the range is repeated on every relation so each is
+    read by index range, not in full."""
     start, end = month_bounds(month)
     lo, hi = _literal(start), _literal(end)
     sch = schema()
@@ -680,37 +683,73 @@ def _row_layout(raw: Any, pos: int, ncols: int, end: int) -> tuple[tuple[bool, .
     return tuple(nulls), p - pos
 
 
-def _framing(nulls: Sequence[bool], ncols: int) -> tuple[Any, Any, list[int | None]]:
-    """Byte offsets in a row of its framing (field count and each field's length word),
-    the bytes expected there, and each field's data offset (None for NULL)."""
+_WORD_VALUE = int.from_bytes((8).to_bytes(4, "big"), "little")  # length word 8, read as <u4
+_WORD_NULL = 0xFFFFFFFF  # length word -1
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """Consecutive fields of a row layout that are all NULL or all 8-byte values."""
+
+    first: int  # index of the first field
+    count: int
+    offset: int  # byte offset of the first field's length word in the row
+    null: bool
+
+    @property
+    def stride(self) -> int:
+        return 4 if self.null else 12
+
+
+def _segments(nulls: Sequence[bool]) -> list[_Segment]:
+    out: list[_Segment] = []
+    offset = 2
+    for i, null in enumerate(nulls):
+        if out and out[-1].null == null:
+            last = out[-1]
+            out[-1] = _Segment(last.first, last.count + 1, last.offset, null)
+        else:
+            out.append(_Segment(i, 1, offset, null))
+        offset += 4 if null else 12
+    return out
+
+
+def _matching_rows(
+    data: bytes, start: int, n: int, rowlen: int, ncols: int, segments: Sequence[_Segment]
+) -> int:
+    """How many of the ``n`` rows from byte ``start`` (each ``rowlen`` long) have the
+    framing of ``segments``: the field count and every field's length word."""
     import numpy as np
 
-    offsets, expected = [0, 1], [ncols >> 8, ncols & 0xFF]
-    data_offsets: list[int | None] = []
-    p = 2
-    for null in nulls:
-        offsets.extend(range(p, p + 4))
-        expected.extend(b"\xff\xff\xff\xff" if null else b"\x00\x00\x00\x08")
-        data_offsets.append(None if null else p + 4)
-        p += 4 if null else 12
-    return np.array(offsets, dtype=np.intp), np.array(expected, dtype=np.uint8), data_offsets
+    ok = np.ndarray((n,), dtype=">u2", buffer=data, offset=start, strides=(rowlen,)) == ncols
+    for seg in segments:
+        words = np.ndarray(
+            (n, seg.count),
+            dtype="<u4",
+            buffer=data,
+            offset=start + seg.offset,
+            strides=(rowlen, seg.stride),
+        )
+        ok &= (words == (_WORD_NULL if seg.null else _WORD_VALUE)).all(axis=1)
+    bad = np.flatnonzero(~ok)
+    return int(bad[0]) if bad.size else n
 
 
 def parse_binary_copy(data: bytes, schema: Any) -> Any:
     """Turn ``COPY ... TO STDOUT (FORMAT binary)`` output into an Arrow table.
 
     Every field must be an 8-byte type (float8, int8, timestamptz), which is what the
-    export query casts to. A row is 2 + 12 bytes per value + 4 per NULL, so rows with
-    the same NULL pattern have the same length: the parser learns a row's pattern,
-    checks with numpy how many following rows repeat it (their framing bytes match),
-    and copies each column of such a run with one strided, byte-swapping numpy copy.
-    Runs change only where NULLs start or stop (warm-up, flat stretches), so the work
-    is vectorised; any framing that does not match raises CopyFormatError.
+    export query casts to. A row is 2 bytes + 12 per value + 4 per NULL, so rows with
+    the same NULL pattern have the same length and layout. The parser reads one row's
+    pattern in Python, checks with numpy how many following rows repeat it (their
+    field count and length words match), and copies such a run with one strided,
+    byte-swapping numpy copy per block of non-NULL columns. Patterns change only where
+    NULLs start or stop (warm-up, flat stretches), so the work is vectorised; framing
+    that does not match raises CopyFormatError.
     """
     import numpy as np
     import pyarrow as pa
 
-    buf = np.frombuffer(data, dtype=np.uint8)
     if bytes(data[:11]) != COPY_SIGNATURE:
         raise CopyFormatError("not binary COPY data (bad signature)")
     pos = 19 + int.from_bytes(data[15:19], "big")  # signature, flags, header extension
@@ -718,53 +757,54 @@ def parse_binary_copy(data: bytes, schema: Any) -> Any:
     if bytes(data[end:]) != b"\xff\xff":
         raise CopyFormatError("binary COPY data without its trailer")
     ncols = len(schema)
-    runs: list[tuple[int, int, int, list[int | None]]] = []  # start, rows, row length, offsets
+    runs: list[tuple[int, int, int, list[_Segment]]] = []  # start, rows, row length, layout
     total = 0
     while pos < end:
         nulls, rowlen = _row_layout(data, pos, ncols, end)
-        offsets, expected, data_offsets = _framing(nulls, ncols)
+        segments = _segments(nulls)
         count, nxt, chunk = 1, pos + rowlen, 256
         while nxt < end:
             n = min(chunk, (end - nxt) // rowlen)
             if n == 0:
                 break
-            rows = buf[nxt : nxt + n * rowlen].reshape(n, rowlen)
-            bad = np.flatnonzero(~(rows[:, offsets] == expected).all(axis=1))
-            good = int(bad[0]) if bad.size else n
+            good = _matching_rows(data, nxt, n, rowlen, ncols, segments)
             count, nxt = count + good, nxt + good * rowlen
             if good < n:
                 break
             chunk *= 4
-        runs.append((pos, count, rowlen, data_offsets))
+        runs.append((pos, count, rowlen, segments))
         total += count
         pos = nxt
     if pos != end:
         raise CopyFormatError("rows run past the COPY trailer")
+    words = np.empty((ncols, total), dtype=np.int64)  # every value as a native 64-bit word
+    valid = np.ones((ncols, total), dtype=bool)
+    r0 = 0
+    for start, count, rowlen, segments in runs:
+        for seg in segments:
+            rows = slice(r0, r0 + count)
+            cols = slice(seg.first, seg.first + seg.count)
+            if seg.null:
+                words[cols, rows] = 0
+                valid[cols, rows] = False
+            else:
+                words[cols, rows] = np.ndarray(
+                    (count, seg.count),
+                    dtype=">i8",
+                    buffer=data,
+                    offset=start + seg.offset + 4,
+                    strides=(rowlen, 12),
+                ).T
+        r0 += count
     columns = []
     for c, fld in enumerate(schema):
-        floating = pa.types.is_floating(fld.type)
-        values = np.empty(total, dtype=np.float64 if floating else np.int64)
-        valid = None
-        r0 = 0
-        for start, count, rowlen, data_offsets in runs:
-            off = data_offsets[c]
-            if off is None:
-                values[r0 : r0 + count] = 0
-                if valid is None:
-                    valid = np.ones(total, dtype=bool)
-                valid[r0 : r0 + count] = False
-            else:
-                values[r0 : r0 + count] = np.ndarray(
-                    (count,),
-                    dtype=">f8" if floating else ">i8",
-                    buffer=data,
-                    offset=start + off,
-                    strides=(rowlen,),
-                )
-            r0 += count
+        values = words[c]
         if pa.types.is_timestamp(fld.type):
             values += PG_EPOCH_US
-        columns.append(pa.array(values, type=fld.type, mask=None if valid is None else ~valid))
+        elif pa.types.is_floating(fld.type):
+            values = values.view(np.float64)
+        mask = None if valid[c].all() else ~valid[c]
+        columns.append(pa.array(values, type=fld.type, mask=mask))
     return pa.Table.from_arrays(columns, schema=schema)
 
 
@@ -903,7 +943,8 @@ def _export_one(ctx: _Context, task: Task) -> ObjectResult:
     try:
         meta = _head_metadata(ctx.client, bucket, task.key)
         if (
-            meta is not None
+            not ctx.opts.force
+            and meta is not None
             and meta.get(META_CHECKSUM) == checksum
             and meta.get(META_FORMAT) == ctx.fmt
             and meta.get(META_ROWS) == str(table.num_rows)
@@ -955,9 +996,9 @@ def _verify_one(ctx: _Context, result: ObjectResult) -> None:
         )
     if problems:
         result.verified = False
-        raise BqxError(
+        raise ExportFailed(
             f"verify failed for s3://{ctx.opts.bucket}/{result.key}: {'; '.join(problems)}; "
-            "run bqx export again to rewrite it"
+            "run the export again with --force to rewrite the objects"
         )
     result.verified = True
 
@@ -1045,22 +1086,33 @@ def export(
         )
 
     try:
-        result.objects = _run_pool(opts.workers, tasks, lambda t: _export_one(ctx, t), progress)
+        try:
+            result.objects = _run_pool(opts.workers, tasks, lambda t: _export_one(ctx, t), progress)
+        except Exception as exc:
+            message = (
+                exc.message
+                if isinstance(exc, BqxError)
+                else _secretless(url, f"export failed: {type(exc).__name__}: {exc}")
+            )
+            raise ExportFailed(
+                f"{message} (no partial object is left: {counter['n']} of {len(tasks)} "
+                "object(s) were complete before the failure; run the export again to finish, "
+                "unchanged objects are skipped)"
+            ) from None
         if opts.verify:
             _say(f"bqx export: verifying {len(tasks)} object(s)", quiet)
-            _run_pool(opts.workers, result.objects, lambda r: _verify_one(ctx, r), lambda *_: None)
+            try:
+                _run_pool(
+                    opts.workers, result.objects, lambda r: _verify_one(ctx, r), lambda *_: None
+                )
+            except ExportFailed:
+                raise
+            except Exception as exc:
+                message = (
+                    exc.message if isinstance(exc, BqxError) else f"{type(exc).__name__}: {exc}"
+                )
+                raise ExportFailed(f"verify failed: {message}") from None
             result.verified = True
-    except Exception as exc:
-        message = (
-            exc.message
-            if isinstance(exc, BqxError)
-            else _secretless(url, f"export failed: {type(exc).__name__}: {exc}")
-        )
-        raise ExportFailed(
-            f"{message} ({counter['n']} of {len(tasks)} object(s) were done before the failure; "
-            "no partial object is left; run the export again to finish: unchanged objects "
-            "are skipped)"
-        ) from None
     finally:
         ctx.readers.close()
     result.seconds = time.perf_counter() - started
@@ -1132,6 +1184,37 @@ def copy_floor(url: str, tasks: Sequence[Task], workers: int) -> tuple[float, in
     return seconds, sum(b for b, _ in out), sum(r for _, r in out)
 
 
+def _process_cpu(pid: int | None) -> float | None:
+    """CPU seconds used so far by process ``pid`` (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def compare_readers(url: str, tasks: Sequence[Task]) -> dict[str, dict[str, float]]:
+    """Read every task once with each reader on one connection: wall and CPU seconds
+    of this process (the measurement behind the choice of the binary-COPY reader)."""
+    out: dict[str, dict[str, float]] = {}
+    for reader in READERS:
+        conn = _connect(url, reader)
+        try:
+            wall, cpu = time.perf_counter(), time.process_time()
+            for task in tasks:
+                read_table(conn, task, reader)
+            out[reader] = {
+                "wall_s": time.perf_counter() - wall,
+                "cpu_s": time.process_time() - cpu,
+            }
+        finally:
+            conn.close()
+    return out
+
+
 def export_benchmark(
     url: str,
     endpoint_url: str,
@@ -1144,12 +1227,18 @@ def export_benchmark(
     compression: str = DEFAULT_COMPRESSION,
     prefix: str | None = None,
     cleanup: bool = True,
+    readers: bool = False,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     """Time an export of every built pair x month to ``bucket`` next to the COPY floor.
 
-    The floor runs before and after the export (the lower is kept); the export writes
-    to a fresh prefix so every object is really uploaded; the objects are deleted
-    afterwards unless ``cleanup`` is False. Returns the figures (see
+    The floor is ``COPY (the export's query) TO STDOUT (FORMAT binary)`` of the same
+    rows into /dev/null: once on one connection (``copy1_*``) and, before and after the
+    export, on ``workers`` connections like the export (``copy_*``, the lower kept).
+    The export writes to a fresh prefix so every object is uploaded; the objects are
+    deleted afterwards unless ``cleanup`` is False. ``readers`` adds a read-only
+    comparison of the two readers; ``server_pid`` (a local S3 server) adds the CPU
+    seconds that server spent during the export. Returns the figures (see
     :func:`format_benchmark`).
     """
     prefix = prefix or f"bench-{uuid.uuid4().hex[:10]}"
@@ -1167,56 +1256,86 @@ def export_benchmark(
     client = client or _s3_client(endpoint_url)
     with db.connect(url, autocommit=True) as conn:
         tasks = tasks_for(plan_export(conn, opts), opts)
+    floor_1 = copy_floor(url, tasks, 1)
     floor_a = copy_floor(url, tasks, workers)
+    server_cpu = _process_cpu(server_pid)
+    cpu = time.process_time()
     result = export(opts, url, client=client, quiet=True)
+    cpu = time.process_time() - cpu
+    if server_cpu is not None:
+        after = _process_cpu(server_pid)
+        server_cpu = None if after is None else after - server_cpu
     floor_b = copy_floor(url, tasks, workers)
-    floor_s, copy_bytes, copy_rows = min(floor_a, floor_b)
-    if copy_rows != result.rows:
+    floor_s, copy_nbytes, copy_rows = min(floor_a, floor_b)
+    if copy_rows != result.rows or floor_1[2] != result.rows:
         raise BqxError(f"benchmark: COPY read {copy_rows} rows, the export {result.rows}")
     if cleanup:
         keys = [o.key for o in result.objects]
         for i in range(0, len(keys), 1000):
-            client.delete_objects(
-                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]]}
-            )
+            batch = [{"Key": k} for k in keys[i : i + 1000]]
+            client.delete_objects(Bucket=bucket, Delete={"Objects": batch})
     arrow_bytes = sum(o.arrow_bytes for o in result.objects)
     parquet_bytes = sum(o.parquet_bytes for o in result.objects)
-    return {
+    mb = 1e6
+    fig: dict[str, Any] = {
         "objects": len(result.objects),
         "pairs": len({o.pair for o in result.objects}),
         "rows": result.rows,
         "columns": len(tasks[0].plan.columns) if tasks else 0,
         "workers": workers,
         "compression": compression,
+        "cores": os.cpu_count(),
         "export_s": result.seconds,
+        "export_cpu_s": cpu,
         "export_rows_per_s": result.rows / result.seconds,
-        "export_arrow_mb_per_s": arrow_bytes / 1e6 / result.seconds,
-        "export_parquet_mb_per_s": parquet_bytes / 1e6 / result.seconds,
-        "arrow_mb": arrow_bytes / 1e6,
-        "parquet_mb": parquet_bytes / 1e6,
+        "export_arrow_mb_per_s": arrow_bytes / mb / result.seconds,
+        "export_parquet_mb_per_s": parquet_bytes / mb / result.seconds,
+        "arrow_mb": arrow_bytes / mb,
+        "parquet_mb": parquet_bytes / mb,
+        "copy_mb": copy_nbytes / mb,
         "copy_s": floor_s,
         "copy_runs_s": [floor_a[0], floor_b[0]],
-        "copy_mb": copy_bytes / 1e6,
         "copy_rows_per_s": copy_rows / floor_s,
-        "copy_mb_per_s": copy_bytes / 1e6 / floor_s,
+        "copy_mb_per_s": copy_nbytes / mb / floor_s,
         "ratio": result.seconds / floor_s,
+        "copy1_s": floor_1[0],
+        "copy1_rows_per_s": copy_rows / floor_1[0],
+        "copy1_mb_per_s": copy_nbytes / mb / floor_1[0],
+        "ratio1": result.seconds / floor_1[0],
+        "s3_server_cpu_s": server_cpu,
     }
+    if readers:
+        fig["readers"] = compare_readers(url, tasks)
+    return fig
 
 
 def format_benchmark(fig: dict[str, Any]) -> str:
-    return "\n".join(
-        [
-            f"export benchmark: {fig['pairs']} pair(s), {fig['objects']} object(s), "
-            f"{fig['rows']:,} rows x "
-            f"{fig['columns']} columns, {fig['workers']} worker(s), {fig['compression']}",
-            f"  COPY floor  {fig['copy_s']:7.2f} s  {fig['copy_rows_per_s']:>11,.0f} rows/s  "
-            f"{fig['copy_mb_per_s']:7.1f} MB/s (binary COPY, {fig['copy_mb']:.1f} MB)",
-            f"  export      {fig['export_s']:7.2f} s  {fig['export_rows_per_s']:>11,.0f} rows/s  "
-            f"{fig['export_arrow_mb_per_s']:7.1f} MB/s Arrow ({fig['arrow_mb']:.1f} MB), "
-            f"{fig['export_parquet_mb_per_s']:.1f} MB/s Parquet ({fig['parquet_mb']:.1f} MB)",
-            f"  export / COPY floor = {fig['ratio']:.2f}x (target <= 2x)",
-        ]
-    )
+    lines = [
+        f"export benchmark: {fig['pairs']} pair(s), {fig['objects']} object(s), "
+        f"{fig['rows']:,} rows x {fig['columns']} columns, {fig['workers']} worker(s), "
+        f"{fig['compression']}, {fig['cores']} core(s)",
+        f"  COPY floor, 1 connection   {fig['copy1_s']:7.2f} s  "
+        f"{fig['copy1_rows_per_s']:>10,.0f} rows/s  {fig['copy1_mb_per_s']:7.1f} MB/s",
+        f"  COPY floor, {fig['workers']} connections  {fig['copy_s']:7.2f} s  "
+        f"{fig['copy_rows_per_s']:>10,.0f} rows/s  {fig['copy_mb_per_s']:7.1f} MB/s "
+        f"(binary COPY, {fig['copy_mb']:.1f} MB)",
+        f"  export                     {fig['export_s']:7.2f} s  "
+        f"{fig['export_rows_per_s']:>10,.0f} rows/s  {fig['export_arrow_mb_per_s']:7.1f} MB/s "
+        f"Arrow ({fig['arrow_mb']:.1f} MB), {fig['export_parquet_mb_per_s']:.1f} MB/s Parquet "
+        f"({fig['parquet_mb']:.1f} MB)",
+        f"  export / COPY floor: {fig['ratio1']:.2f}x (1 connection), {fig['ratio']:.2f}x "
+        f"({fig['workers']} connections); target <= 2x",
+    ]
+    cpu = f"  CPU during the export: bqx {fig['export_cpu_s']:.1f} s"
+    if fig.get("s3_server_cpu_s") is not None:
+        cpu += f", the local S3 server {fig['s3_server_cpu_s']:.1f} s (same cores)"
+    lines.append(cpu)
+    for reader, figures in (fig.get("readers") or {}).items():
+        lines.append(
+            f"  reader {reader:<5} (read only, 1 connection): {figures['wall_s']:6.2f} s wall, "
+            f"{figures['cpu_s']:6.2f} s CPU in bqx"
+        )
+    return "\n".join(lines)
 
 
 def _local_s3_server() -> Any:
@@ -1242,20 +1361,24 @@ def benchmark(
     *,
     workers: int = DEFAULT_WORKERS,
     pairs: Sequence[str] | None = None,
+    readers: bool = True,
     quiet: bool = False,
 ) -> dict[str, Any]:
-    """CLI-facing benchmark: without ``endpoint_url`` a local SeaweedFS is started on
-    127.0.0.1 for the run (and a bucket created in it); prints the figures."""
+    """CLI-facing benchmark (for ``bqx bench``): without ``endpoint_url`` a local
+    SeaweedFS is started on 127.0.0.1 for the run, with a bucket; prints the figures."""
     url = url or db.database_url(start=True)
     if endpoint_url is not None:
         if not bucket:
-            raise BqxError("give the bucket to benchmark against")
-        fig = export_benchmark(url, endpoint_url, bucket, workers=workers, pairs=pairs)
+            raise BqxError("give the bucket to benchmark the export against")
+        fig = export_benchmark(
+            url, endpoint_url, bucket, workers=workers, pairs=pairs, readers=readers
+        )
     else:
         seaweedfs = _local_s3_server()
         with seaweedfs() as server:
             bucket = bucket or "bqx-bench"
             server.create_bucket(bucket)
+            server.client().put_object(Bucket=bucket, Key="warm-up", Body=b"")
             fig = export_benchmark(
                 url,
                 server.endpoint_url,
@@ -1263,6 +1386,8 @@ def benchmark(
                 client=server.client(),
                 workers=workers,
                 pairs=pairs,
+                readers=readers,
+                server_pid=server.process.pid if server.process else None,
             )
     _say(format_benchmark(fig), quiet)
     return fig
@@ -1326,6 +1451,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_ROW_GROUP_SIZE,
         help=f"rows per Parquet row group (default {DEFAULT_ROW_GROUP_SIZE})",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="upload every object even when its row checksum matches the one in S3",
+    )
     parser.set_defaults(func=run)
 
 
@@ -1343,6 +1473,7 @@ def run(args: argparse.Namespace) -> int:
         compression=args.compression,
         compression_level=args.compression_level,
         row_group_size=args.row_group_size,
+        force=args.force,
     )
     started = time.perf_counter()
     try:

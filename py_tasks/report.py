@@ -197,6 +197,15 @@ class Coverage:
         shares = [t.ok / t.due for t in totals.values() if t.due]
         return min(shares) if shares else None
 
+    def missing_columns(self) -> dict[str, list[str]]:
+        """Family tables that lack configured feature columns -> those columns."""
+        out: dict[str, list[str]] = {}
+        for row in self.rows:
+            for fam, fm in row.families.items():
+                if fm is not None and fm.missing_columns:
+                    out.setdefault(f"{fam}_{row.pair}", list(fm.missing_columns))
+        return out
+
     def gaps(self) -> list[tuple[str, str, str, int, WindowCoverage]]:
         """(pair, month, family, window, coverage) for every window below 100%."""
         out = []
@@ -290,9 +299,7 @@ def collect_coverage(
     conn: Any, pairs: Sequence[str], fams: Sequence[Family] | None = None, progress: bool = False
 ) -> Coverage:
     fams = list(fams or families())
-    if not conn.execute(
-        "select 1 from pg_tables where schemaname = %s and tablename = 'm1_bars'", (raw_schema(),)
-    ).fetchone():
+    if "m1_bars" not in _relations(conn, raw_schema()):
         raise BqxError(
             f"the source table {raw_schema()}.m1_bars does not exist: load bars first "
             "(`bqx sample` or `bqx load`)"
@@ -432,6 +439,7 @@ class CrossCheck:
     families: list[dict[str, Any]] = field(default_factory=list)  # family summaries
     rows: list[dict[str, Any]] = field(default_factory=list)  # largest errors per family
     breaches: list[str] = field(default_factory=list)
+    not_covered: list[str] = field(default_factory=list)  # built families it does not check
 
 
 def _float(value: Any) -> float | None:
@@ -518,7 +526,9 @@ def run_crosscheck_section(
     passed = bool(getattr(result, "passed", doc.get("passed")))
     summaries, rows = crosscheck_rows(doc)
     breaches = [str(b) for b in doc.get("breaches") or []]
-    return CrossCheck("passed" if passed else "failed", "", sample, summaries, rows, breaches)
+    status = "passed" if passed else "failed"
+    other = [f for f in built if f not in fams]
+    return CrossCheck(status, "", sample, summaries, rows, breaches, other)
 
 
 # --------------------------------------------------------------------------- plots
@@ -612,77 +622,123 @@ def plot_parabolas(conn: Any, pair: str, out: Path, reg_windows: Sequence[int]) 
         ),
         (pair, start, start + dt.timedelta(days=1)),
     ).fetchall()
+    import matplotlib.dates as mdates
     import numpy as np
 
     ts = [r[0] for r in data]
     y = np.array([r[1] for r in data], dtype=float)
-    fig = _figure(11, 5.2)
-    ax = fig.add_subplot()
-    ax.plot(ts, y, color="0.25", lw=0.8, label="rate index (1-minute bars)", zorder=2)
     colors = {w_short: "tab:orange", w_long: "tab:blue"}
-    rows: list[dict[str, Any]] = []
-    for k, w in enumerate((w_short, w_long)):
-        base = 2 + 5 * k
-        fitted = [i for i, r in enumerate(data) if r[base] is not None]
-        ends = _pick_ends(fitted, w, PARABOLAS_PER_WINDOW[k])
-        x = np.arange(w, dtype=float)
-        for j, t in enumerate(ends):
-            quad, lin, const, pred, rmse = (float(v) for v in data[t][base : base + 5])
-            a2, a1, a0 = quad / (w - 1) ** 2, lin / (w - 1), const
-            curve = a2 * x * x + a1 * x + a0
-            window_ts = ts[t - w + 1 : t + 1]
-            ax.plot(
-                window_ts,
-                curve,
-                color=colors[w],
-                lw=2.2 if k else 1.8,
-                alpha=0.9,
-                zorder=3,
-                label=f"W={w} fit over its {w} bars" if j == 0 else None,
-            )
-            ax.plot(
-                [ts[t]],
-                [pred],
-                "o",
-                color=colors[w],
-                ms=5,
-                zorder=4,
-                mec="black",
-                mew=0.5,
-                label=f"W={w} prediction at t" if j == 0 else None,
-            )
-            if k == 1:
-                ax.axvspan(window_ts[0], window_ts[-1], color=colors[w], alpha=0.06, zorder=1)
-            resid = y[t - w + 1 : t + 1] - curve
-            rows.append(
-                {
-                    "window": w,
-                    "t": ts[t].strftime("%Y-%m-%d %H:%M"),
-                    "stored_rmse": rmse,
-                    "redrawn_rmse": float(np.sqrt(np.mean(resid * resid))),
-                    "prediction_gap": abs(float(curve[-1]) - pred),
-                }
-            )
-    import matplotlib.dates as mdates
+    offsets = {w_short: 2, w_long: 7}  # first term column of each window in ``data``
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
 
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=dt.timezone.utc))
-    ax.set_xlabel(f"time of bar, UTC, {day[0]:%Y-%m-%d} ({len(ts)} bars)")
-    ax.set_ylabel("rate index (100 × close / baseline close)")
-    ax.set_title(
-        f"{pair}: rate index with the parabolas reg_rate_{pair} fitted "
-        f"(W={w_short} and W={w_long} bars)"
+    def draw(ax: Any, t: int, w: int, label: bool) -> bool:
+        """Draw the parabola stored at bar t for window w; False when it is NULL."""
+        base = offsets[w]
+        if t - w + 1 < 0 or data[t][base] is None:
+            return False
+        quad, lin, const, pred, rmse = (float(v) for v in data[t][base : base + 5])
+        x = np.arange(w, dtype=float)
+        curve = quad / (w - 1) ** 2 * x * x + lin / (w - 1) * x + const
+        window_ts = ts[t - w + 1 : t + 1]
+        ax.plot(
+            window_ts,
+            curve,
+            color=colors[w],
+            lw=2.4 if w == w_long else 1.9,
+            alpha=0.9,
+            zorder=3,
+            label=f"W={w}: fitted parabola over its {w} bars" if label else None,
+        )
+        ax.plot(
+            [ts[t]],
+            [pred],
+            "o",
+            color=colors[w],
+            ms=5,
+            zorder=4,
+            mec="black",
+            mew=0.5,
+            label=f"W={w}: stored prediction at t" if label else None,
+        )
+        resid = y[t - w + 1 : t + 1] - curve
+        rows[w, t] = {
+            "window": w,
+            "t": ts[t].strftime("%Y-%m-%d %H:%M"),
+            "stored_rmse": rmse,
+            "redrawn_rmse": float(np.sqrt(np.mean(resid * resid))),
+            "prediction_gap": abs(float(curve[-1]) - pred),
+        }
+        return True
+
+    fig = _figure(11, 8.4)
+    top, bottom = fig.subplots(2, 1, height_ratios=[1.15, 1])
+    top.plot(ts, y, color="0.25", lw=0.8, label="rate index (1-minute bars)", zorder=2)
+    ends = {}
+    for k, w in enumerate((w_short, w_long)):
+        fitted = [i for i, r in enumerate(data) if r[offsets[w]] is not None]
+        ends[w] = _pick_ends(fitted, w, PARABOLAS_PER_WINDOW[k])
+        for j, t in enumerate(ends[w]):
+            draw(top, t, w, label=j == 0)
+    # The zoom: the middle W_long window, with W_short parabolas tiling it.
+    t_zoom = ends[w_long][len(ends[w_long]) // 2] if ends[w_long] else None
+    if t_zoom is not None:
+        lo = t_zoom - w_long + 1
+        top.axvspan(
+            ts[lo],
+            ts[t_zoom],
+            color=colors[w_long],
+            alpha=0.10,
+            zorder=1,
+            label="window shown below",
+        )
+        bottom.plot(
+            ts[lo : t_zoom + 1],
+            y[lo : t_zoom + 1],
+            color="0.25",
+            lw=0.8,
+            marker=".",
+            ms=2.5,
+            label="rate index (1-minute bars)",
+            zorder=2,
+        )
+        draw(bottom, t_zoom, w_long, label=True)
+        first = True
+        for t in range(t_zoom, lo + w_short - 2, -w_short):
+            if draw(bottom, t, w_short, label=first):
+                first = False
+        bottom.set_title(
+            f"zoom: the {w_long} bars ending {ts[t_zoom]:%H:%M} UTC, with the "
+            f"W={w_short} parabolas ending every {w_short} bars inside it",
+            fontsize=10,
+        )
+    else:
+        bottom.text(
+            0.5, 0.5, f"no W={w_long} fit on this day", ha="center", transform=bottom.transAxes
+        )
+    for ax in (top, bottom):
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=dt.timezone.utc))
+        ax.set_xlabel(f"time of bar (UTC), {day[0]:%Y-%m-%d}")
+        ax.set_ylabel("rate index\n(100 × close / baseline close)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    top.set_xlim(start, start + dt.timedelta(days=1))
+    top.set_title(
+        f"{pair}: the rate index of one day ({len(ts)} bars) with the parabolas "
+        f"stored in reg_rate_{pair} (W={w_short} and W={w_long})",
+        fontsize=11,
     )
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
     fig.savefig(out / PLOT_FILES["parabolas"])
     caption = (
-        f"{pair} on {day[0]:%Y-%m-%d} (UTC): the rate index (grey) and, at a few bars t, the "
-        f"parabola a2·x² + a1·x + a0 over the W bars ending at t (x = 0..W−1), rebuilt from the "
-        f"stored terms of reg_rate_{pair} (a2 = quadratic_term/(W−1)², a1 = linear_term/(W−1), "
-        f"a0 = constant_term); dots: the stored prediction at t. Shaded: the W={w_long} windows. "
-        "The table compares each drawn curve's RMSE against the data with the stored rmse."
+        f"{pair} on {day[0]:%Y-%m-%d} (UTC). Top: the rate index (grey) and, at a few bars t, "
+        "the parabola a2·x² + a1·x + a0 over the W bars ending at t (x = 0..W−1), rebuilt "
+        f"from the stored terms of reg_rate_{pair} (a2 = quadratic_term/(W−1)², "
+        "a1 = linear_term/(W−1), a0 = constant_term); dots: the stored prediction at t. "
+        f"Bottom: the shaded W={w_long} window bar by bar, with its parabola and the "
+        f"W={w_short} parabolas inside it. The table compares each drawn curve's RMSE "
+        "against the data with the stored rmse, and its end with the stored prediction."
     )
-    return Plot("parabolas", PLOT_FILES["parabolas"], title, caption, table=rows)
+    table_rows = [rows[key] for key in sorted(rows)]
+    return Plot("parabolas", PLOT_FILES["parabolas"], title, caption, table=table_rows)
 
 
 def plot_coverage(coverage: Coverage, out: Path) -> Plot:
@@ -691,20 +747,21 @@ def plot_coverage(coverage: Coverage, out: Path) -> Plot:
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
     title = "Coverage beyond the warm-up, pair × month"
-    pairs = list(dict.fromkeys(r.pair for r in coverage.rows))
+    pairs = list(dict.fromkeys([*(r.pair for r in coverage.rows), *coverage.no_bars]))
     months = sorted({r.month for r in coverage.rows})
     fams = [f.name for f in coverage.families]
-    if not pairs:
+    if not coverage.rows:
         return Plot(
             "coverage", None, title, "", note="not drawn: no source bars for the selected pairs"
         )
     index = {(r.pair, r.month): r for r in coverage.rows}
     bounds = [0.0, 0.9, 0.99, 0.999, 1.0 - 1e-12, 1.0 + 1e-12]
-    cmap = ListedColormap(["#d73027", "#fc8d59", "#fee08b", "#a6d96a", "#1a9850"])
-    cmap.set_bad("#d9d9d9")
+    cmap = ListedColormap(["#d73027", "#fc8d59", "#fee08b", "#a6d96a", "#1a9850"]).with_extremes(
+        bad="#d9d9d9"
+    )
     norm = BoundaryNorm(bounds, cmap.N)
     panel_w = max(1.6, 0.9 * len(months) + 0.8)
-    fig = _figure(1.4 + panel_w * len(fams), 1.6 + 0.24 * len(pairs))
+    fig = _figure(1.4 + panel_w * len(fams), max(3.2, 1.6 + 0.24 * len(pairs)))
     axes = fig.subplots(1, len(fams), sharey=True, squeeze=False)[0]
     image = None
     for ax, fam in zip(axes, fams, strict=True):
@@ -745,13 +802,14 @@ def plot_coverage(coverage: Coverage, out: Path) -> Plot:
         image, ax=list(axes), ticks=[0.45, 0.945, 0.9945, 0.9995, 1.0], shrink=0.6, pad=0.01
     )
     cbar.ax.set_yticklabels(["< 90%", "90–99%", "99–99.9%", "≥ 99.9%", "100%"], fontsize=7)
-    cbar.set_label("share of bars beyond the warm-up with features")
+    cbar.set_label("coverage", fontsize=9)
     fig.suptitle("Feature coverage beyond the warm-up (worst window), per pair and month")
     fig.savefig(out / PLOT_FILES["coverage"])
     caption = (
         "Each cell: the share of the pair's source bars in that month, beyond the family's "
         "warm-up, that have a row with every feature column non-NULL (the worst window). "
-        "Grey: the family's table is not built (or every bar is within the warm-up)."
+        "Grey: the cell says why: the table is not built, the pair has no bars, or every "
+        "bar of the month is within the warm-up."
     )
     return Plot("coverage", PLOT_FILES["coverage"], title, caption)
 
@@ -761,11 +819,11 @@ def r2_histograms(
 ) -> dict[str, dict[int, list[int]]]:
     """family -> window -> counts in R2_BINS equal bins over [0, 1] (one scan per table)."""
     out: dict[str, dict[int, list[int]]] = {}
+    relations = _relations(conn, schema())
     for fam in fams:
         if fam.name not in ("reg_rate", "reg_bqx") or not built.get(fam.name):
             continue
         counts = {w: [0] * R2_BINS for w in fam.windows}
-        relations = _relations(conn, schema())
         for pair in built[fam.name]:
             cols = relations.get(fam.table(pair), set())
             windows = [w for w in fam.windows if f"w{w}_r2" in cols]
@@ -827,7 +885,7 @@ def plot_r2(hist: dict[str, dict[int, list[int]]], out: Path) -> Plot:
         ax.set_ylabel("share of rows per bin (bin width 0.025)")
         ax.set_title(f"{fam}: r2 per window")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="upper center")
+        ax.legend(fontsize=7, loc="best")
     fig.savefig(out / PLOT_FILES["r2"])
     caption = (
         "Share of non-NULL rows of the selected pairs per r2 bin, one line per window "
@@ -873,7 +931,16 @@ class ReportData:
             out.append(("info", f"not built: {', '.join(not_built)}"))
         for fam, n in partial.items():
             out.append(
-                ("issue", f"{fam}: not built for {n} of the {len(self.pairs)} selected pairs")
+                ("info", f"{fam}: not built for {n} of the {len(self.pairs)} selected pairs")
+            )
+        for table, missing in self.coverage.missing_columns().items():
+            out.append(
+                (
+                    "issue",
+                    f"{table} lacks {len(missing)} feature columns ({', '.join(missing[:3])}"
+                    f"{', ...' if len(missing) > 3 else ''}): windows changed since it was "
+                    "built? Rebuild it with --full-refresh",
+                )
             )
         if self.coverage.no_bars:
             out.append(("issue", f"no source bars for {', '.join(self.coverage.no_bars)}"))
@@ -882,12 +949,15 @@ class ReportData:
         else:
             t = self.dbt.tests
             bad = sum(v for k, v in t.items() if k not in ("pass", "success", "skipped"))
-            status = "issue" if self.dbt.failed else "ok"
+            command = f"dbt `{self.dbt.command or '?'}` ({self.dbt.started_at[:19] or '?'})"
+            if not t:
+                tests = "ran no tests"
+            else:
+                tests = f"{t.get('pass', 0)} tests passed, {bad} failed/errored/warned"
             out.append(
                 (
-                    status,
-                    f"dbt `{self.dbt.command or '?'}`: {t.get('pass', 0)} tests passed, "
-                    f"{bad} failed/errored/warned, {len(self.dbt.failed)} nodes not ok",
+                    "issue" if self.dbt.failed else ("ok" if t else "info"),
+                    f"{command}: {tests}; {len(self.dbt.failed)} nodes not ok",
                 )
             )
         cc = self.crosscheck
@@ -919,18 +989,8 @@ def _ts(value: dt.datetime | None) -> str:
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M") if value else "—"
 
 
-def _cell(fm: FamilyMonth | None, built_anywhere: bool) -> str:
-    if fm is None:
-        return "not built"
-    return format_share(fm.share)
-
-
-def _fmt_num(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.3g}" if value else "0"
-    return str(value)
+def _cell(fm: FamilyMonth | None) -> str:
+    return "not built" if fm is None else format_share(fm.share)
 
 
 def coverage_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
@@ -945,7 +1005,7 @@ def coverage_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
                 f"{r.bars:,}",
                 _ts(r.first_ts),
                 _ts(r.last_ts),
-                *(_cell(r.families.get(f), bool(data.coverage.built.get(f))) for f in fams),
+                *(_cell(r.families.get(f)) for f in fams),
             ]
         )
     for pair in data.coverage.no_bars:
@@ -1113,6 +1173,11 @@ def _crosscheck_header(data: ReportData) -> str:
             f"numpy cross-check (`py_tasks.crosscheck`) of {cc.sample} random rows per pair "
             "and family, plus the rows around warm-up boundaries, gaps and flat windows: "
             f"**{cc.status.upper()}**."
+            + (
+                f" Not covered by the cross-check: {', '.join(cc.not_covered)}."
+                if cc.not_covered
+                else ""
+            )
         )
     return f"Cross-check {cc.status}" + (f": {cc.message}" if cc.message else ".")
 

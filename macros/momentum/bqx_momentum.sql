@@ -69,17 +69,20 @@ base_lags as (
 
 blocks_0 as (
 
-    -- base block: mean m, C = sum (q - m)^2, max and min; deviations from the
-    -- oldest bar keep flat stretches exact
+    -- base block of the bars strictly before t, kept as its newest bar r (= q_0),
+    -- the offset dm of its mean from r, C = sum (q - mean)^2, max and min. Means are
+    -- never formed in absolute terms: r - p[t] is then an exact difference and the
+    -- return keeps its own relative precision, however small it is.
     select
         ts_utc,
         p
         {%- for w in windows %},
         p_back_{{ w }}
         {%- endfor %},
-        q_{{ base - 1 }} + ({% for j in range(0, base - 1) %}(q_{{ j }} - q_{{ base - 1 }}){{ ' + ' if not loop.last }}{% endfor %}{% if base == 1 %}0{% endif %}) / {{ base }}.0 as m_{{ base }},
-        ({% for j in range(0, base - 1) %}(q_{{ j }} - q_{{ base - 1 }}) ^ 2{{ ' + ' if not loop.last }}{% endfor %}{% if base == 1 %}0{% endif %})
-        - ({% for j in range(0, base - 1) %}(q_{{ j }} - q_{{ base - 1 }}){{ ' + ' if not loop.last }}{% endfor %}{% if base == 1 %}0{% endif %}) ^ 2 / {{ base }}.0 as c_{{ base }},
+        q_0 as r_{{ base }},
+        ({% for j in range(1, base) %}(q_{{ j }} - q_0){{ ' + ' if not loop.last }}{% endfor %}{% if base == 1 %}0{% endif %}) / {{ base }}.0 as dm_{{ base }},
+        ({% for j in range(1, base) %}(q_{{ j }} - q_0) ^ 2{{ ' + ' if not loop.last }}{% endfor %}{% if base == 1 %}0{% endif %})
+        - ({% for j in range(1, base) %}(q_{{ j }} - q_0){{ ' + ' if not loop.last }}{% endfor %}{% if base == 1 %}0{% endif %}) ^ 2 / {{ base }}.0 as c_{{ base }},
         greatest({% for j in range(0, base) %}q_{{ j }}{{ ', ' if not loop.last }}{% endfor %}) as mx_{{ base }},
         least({% for j in range(0, base) %}q_{{ j }}{{ ', ' if not loop.last }}{% endfor %}) as mn_{{ base }},
         {#- greatest/least ignore NULLs: keep the block NULL until all its bars exist #}
@@ -95,7 +98,7 @@ lags_{{ lvl }} as (
     select
         *
         {%- for m in level %}
-        {%- for stat in ['m', 'c', 'mx', 'mn', 'full'] %},
+        {%- for stat in ['r', 'dm', 'c', 'mx', 'mn', 'full'] %},
         lag({{ stat }}_{{ m[1] }}, {{ m[2] }}) over bars as old_{{ m[0] }}_{{ stat }}
         {%- endfor %}
         {%- endfor %}
@@ -113,12 +116,14 @@ blocks_{{ lvl }} as (
         p_back_{{ w }}
         {%- endfor %}
         {%- for length in carried %},
-        m_{{ length }}, c_{{ length }}, mx_{{ length }}, mn_{{ length }}, full_{{ length }}
+        r_{{ length }}, dm_{{ length }}, c_{{ length }}, mx_{{ length }}, mn_{{ length }}, full_{{ length }}
         {%- endfor %}
         {%- for m in level %}
         {%- set na = m[1] %}{% set nb = m[2] %}{% set n = m[0] %}
-        {%- set d = '(m_' ~ nb ~ ' - old_' ~ n ~ '_m)' %},
-        old_{{ n }}_m + {{ d }} * {{ nb / n }} as m_{{ n }},
+        {#- delta = mean(newer) - mean(older), from exact differences of nearby bars #}
+        {%- set d = '((r_' ~ nb ~ ' - old_' ~ n ~ '_r) + (dm_' ~ nb ~ ' - old_' ~ n ~ '_dm))' %},
+        r_{{ nb }} as r_{{ n }},
+        dm_{{ nb }} - {{ d }} * {{ na / n }} as dm_{{ n }},
         old_{{ n }}_c + c_{{ nb }} + {{ d }} * {{ d }} * {{ na * nb / n }} as c_{{ n }},
         greatest(old_{{ n }}_mx, mx_{{ nb }}) as mx_{{ n }},
         least(old_{{ n }}_mn, mn_{{ nb }}) as mn_{{ n }},
@@ -135,10 +140,10 @@ final as (
         ts_utc,
         p as {{ price_column }}
         {%- for w in windows %},
-        case when full_{{ w }} then {{ w }} * ((m_{{ w }} - p) / p) end as w{{ w }}_bqx_return,
+        case when full_{{ w }} then {{ w }} * (((r_{{ w }} - p) + dm_{{ w }}) / p) end as w{{ w }}_bqx_return,
         case when full_{{ w }} then (mx_{{ w }} - p) / p end as w{{ w }}_bqx_max,
         case when full_{{ w }} then (mn_{{ w }} - p) / p end as w{{ w }}_bqx_min,
-        case when full_{{ w }} then (m_{{ w }} - p) / p end as w{{ w }}_bqx_avg,
+        case when full_{{ w }} then ((r_{{ w }} - p) + dm_{{ w }}) / p end as w{{ w }}_bqx_avg,
         case when full_{{ w }} then sqrt(greatest(c_{{ w }}, 0.0) / {{ w - 1 }}) / p end as w{{ w }}_bqx_stdev,
         (p_back_{{ w }} - p) / p as w{{ w }}_bqx_endpoint
         {%- endfor %}

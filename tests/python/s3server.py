@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,8 +163,11 @@ def _stop(process: subprocess.Popen, grace: float = 2.0) -> None:
 
 
 @contextmanager
-def seaweedfs(root: Path | str | None = None, *, timeout: float = 60.0) -> Iterator[S3Server]:
-    """Start SeaweedFS with an S3 gateway on 127.0.0.1; yield an :class:`S3Server`."""
+def seaweedfs(
+    root: Path | str | None = None, *, timeout: float = 60.0, extra_args: Sequence[str] = ()
+) -> Iterator[S3Server]:
+    """Start SeaweedFS with an S3 gateway on 127.0.0.1; yield an :class:`S3Server`.
+    ``extra_args`` are more ``weed server`` flags (e.g. ``-filer.maxMB=64``)."""
     owns_root = root is None
     base = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="bqx-s3-"))
     data = base / "data"
@@ -205,6 +208,7 @@ def seaweedfs(root: Path | str | None = None, *, timeout: float = 60.0) -> Itera
         "-master.volumeSizeLimitMB=64",  # small volumes: each bucket grows its own
         "-volume.max=200",
         "-volume.preStopSeconds=0",
+        *extra_args,
     ]
     log = base / "weed.log"
     with open(log, "wb") as out:

@@ -302,6 +302,24 @@ def test_verify_catches_an_object_that_differs(
     err = capsys.readouterr().err
     assert code != 0
     assert f"verify failed for s3://{bucket}/{key}" in err and "row checksum" in err
+    assert "--force" in err
+    # --force rewrites it; then it verifies.
+    assert (
+        bqx(
+            s3,
+            "--bucket",
+            bucket,
+            "--pairs",
+            "usdjpy",
+            "--months",
+            "2024_07",
+            "--verify",
+            "--force",
+        )
+        == 0
+    )
+    assert "1 uploaded" in capsys.readouterr().out
+    assert_equals_database(read_back(s3, bucket, key), env, "usdjpy", "2024_07")
 
 
 # ----------------------------------------------------------------------------- errors
