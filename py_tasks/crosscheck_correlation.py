@@ -8,9 +8,9 @@ text, independently of the SQL (no block sums, no lag tricks):
 
 * term covariances: for window W and row t, the last W rows must all have non-NULL
   ``wW_`` terms; covariance with ddof 1 and Pearson correlation computed the way
-  ``np.cov(x, y, ddof=1)`` and ``np.corrcoef`` do (mean-centred, two-pass), on a
-  whole batch of windows at once; a series that is exactly constant over the window
-  has correlation NULL;
+  ``np.cov(x, y, ddof=1)`` and ``np.corrcoef`` do (mean-centred, two-pass, after a
+  shift by the window's newest value), on a whole batch of windows at once; a series
+  that is exactly constant over the window has correlation NULL;
 * cross-pair: related pairs and their sign from the ``currency_pairs`` seed (same
   side of the shared currency: +1, else -1); joined rows = the timestamps where both
   the pair and R have a non-NULL return (``np.intersect1d`` on ts_utc); R is left out
@@ -202,8 +202,15 @@ def cov_corr(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``y`` (windows x W): what ``np.cov(x[i], y[i], ddof=1)[0, 1]`` and
     ``np.corrcoef(x[i], y[i])[0, 1]`` compute (mean-centred two-pass sums; the
     correlation clipped to [-1, 1] like corrcoef), vectorised. A row where x or y is
-    exactly constant has covariance 0 and correlation NaN (NULL)."""
+    exactly constant has covariance 0 and correlation NaN (NULL).
+
+    Both series are first shifted by their newest value (covariances are
+    shift-invariant): a window whose values differ only in the last bits around a
+    non-zero level then keeps its differences exact, where plain two-pass sums
+    would lose them to the rounding of the mean."""
     w = x.shape[1]
+    x = x - x[:, -1:]
+    y = y - y[:, -1:]
     xm = x - x.mean(axis=1, keepdims=True)
     ym = y - y.mean(axis=1, keepdims=True)
     cov = np.einsum("ij,ij->i", xm, ym) / (w - 1)

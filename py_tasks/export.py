@@ -116,7 +116,7 @@ class ExportOptions:
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE
     multipart_threshold: int = MULTIPART_THRESHOLD
     multipart_chunksize: int = MULTIPART_CHUNKSIZE
-    reader: str = "copy"  # or "adbc" (see read_table)
+    reader: str = "copy"  # or "psycopg", "adbc" (see read_table)
     force: bool = False  # upload even when the object's checksum matches
 
     def format_tag(self) -> str:
@@ -172,7 +172,8 @@ class ExportResult:
     bucket: str
     prefix: str
     objects: list[ObjectResult] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # validation + export, without --verify
+    verify_seconds: float = 0.0
     verified: bool = False
 
     @property
@@ -655,7 +656,7 @@ def read_object(client: Any, bucket: str, key: str) -> Any:
 # ----------------------------------------------------------------------------- reading
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 00:00 UTC in Unix microseconds
-READERS = ("copy", "adbc")
+READERS = ("copy", "psycopg", "adbc")
 
 
 class CopyFormatError(ValueError):
@@ -824,9 +825,29 @@ def adbc_connect(url: str) -> Any:
         raise BqxError(f"cannot connect to {db.redact(url)} (ADBC): {message}") from None
 
 
+def _have_psycopg2() -> bool:
+    try:
+        import psycopg2  # noqa: F401  (dbt-postgres depends on it)
+    except ImportError:
+        return False
+    return True
+
+
 def _connect(url: str, reader: str) -> Any:
+    """A connection for ``reader``: ``copy`` uses psycopg2 when it is installed (it
+    always is with dbt-postgres), else psycopg 3 like ``psycopg``; ``adbc`` ADBC."""
     if reader == "adbc":
         return adbc_connect(url)
+    if reader == "copy" and _have_psycopg2():
+        import psycopg2
+
+        try:
+            conn = psycopg2.connect(url)
+        except psycopg2.Error as exc:
+            message = _secretless(url, str(exc)).strip()
+            raise BqxError(f"cannot connect to {db.redact(url)}: {message}") from None
+        conn.autocommit = True
+        return conn
     return db.connect(url, autocommit=True)
 
 
@@ -857,23 +878,34 @@ class _Connections:
             self._all.clear()
 
 
-def copy_bytes(conn: Any, query: str) -> bytes:
-    """``COPY (query) TO STDOUT (FORMAT binary)`` through psycopg, as one bytes object."""
-    with conn.cursor() as cur, cur.copy(f"copy ({query}) to stdout (format binary)") as copy:
+def copy_bytes(conn: Any, query: str) -> Any:
+    """``COPY (query) TO STDOUT (FORMAT binary)``: all of its bytes, as one buffer.
+
+    PostgreSQL sends one message per row. psycopg2's ``copy_expert`` takes them in C
+    (the GIL released while it waits) and appends to a BytesIO: about half the CPU
+    of psycopg 3's per-row Python iteration, used when ``conn`` is a psycopg2 one."""
+    statement = f"copy ({query}) to stdout (format binary)"
+    if type(conn).__module__.startswith("psycopg2"):
+        sink = io.BytesIO()
+        with conn.cursor() as cur:
+            cur.copy_expert(statement, sink, size=1 << 20)
+        return sink.getbuffer()
+    with conn.cursor() as cur, cur.copy(statement) as copy:
         return b"".join(copy)
 
 
 def read_table(conn: Any, task: Task, reader: str = "copy") -> Any:
     """One task's rows as an Arrow table with the exact export schema.
 
-    ``copy`` (the default): binary COPY through psycopg, parsed with numpy
-    (:func:`parse_binary_copy`). ``adbc``: the ADBC PostgreSQL driver (also binary
-    COPY, parsed field by field in C); measured slower here (docs/export.md).
+    ``copy`` (the default) and ``psycopg``: binary COPY (through psycopg2, or psycopg
+    3), parsed with numpy (:func:`parse_binary_copy`). ``adbc``: the ADBC PostgreSQL
+    driver (also binary COPY, parsed field by field in C). Measurements and the
+    choice: docs/export.md.
     """
     import pyarrow as pa
 
     target = arrow_schema(task.plan, task.month)
-    if reader == "copy":
+    if reader in ("copy", "psycopg"):
         return parse_binary_copy(copy_bytes(conn, task.query), target)
     cur = conn.cursor()
     try:
@@ -1042,6 +1074,10 @@ def _db_errors() -> tuple[type[BaseException], ...]:
         import adbc_driver_manager
 
         errors.append(adbc_driver_manager.Error)
+    with contextlib.suppress(ImportError):
+        import psycopg2
+
+        errors.append(psycopg2.Error)
     return tuple(errors)
 
 
@@ -1099,6 +1135,7 @@ def export(
                 "object(s) were complete before the failure; run the export again to finish, "
                 "unchanged objects are skipped)"
             ) from None
+        result.seconds = time.perf_counter() - started
         if opts.verify:
             _say(f"bqx export: verifying {len(tasks)} object(s)", quiet)
             try:
@@ -1113,9 +1150,9 @@ def export(
                 )
                 raise ExportFailed(f"verify failed: {message}") from None
             result.verified = True
+            result.verify_seconds = time.perf_counter() - started - result.seconds
     finally:
         ctx.readers.close()
-    result.seconds = time.perf_counter() - started
     return result
 
 
@@ -1129,7 +1166,7 @@ def summary(result: ExportResult) -> str:
     if result.verified:
         text += (
             f"\nbqx export: verify passed: {len(result.objects)} object(s) match the database "
-            "(row count and row checksum)"
+            f"(row count and row checksum), in {result.verify_seconds:.1f} s"
         )
     return text
 
@@ -1147,39 +1184,46 @@ def _report(status: str, rows: int | None, seconds: float, notes: str) -> None:
 
 
 # ----------------------------------------------------------------------------- benchmark
+class _Counter(io.RawIOBase):
+    """A write-only sink that counts bytes (the floor's /dev/null)."""
+
+    def __init__(self) -> None:
+        self.nbytes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        n = len(data)
+        self.nbytes += n
+        return n
+
+
 def copy_floor(url: str, tasks: Sequence[Task], workers: int) -> tuple[float, int, int]:
     """Seconds, bytes and rows of ``COPY (query) TO STDOUT (FORMAT binary)`` of every
-    task into /dev/null, on ``workers`` threads (one connection each): the floor."""
-    import psycopg
+    task into a sink that keeps nothing, on ``workers`` threads with one connection
+    each, through the same client path as the export's reader: the floor."""
+    connections = _Connections(url, "copy")
 
-    def one(task: Task, conn: Any) -> tuple[int, int]:
-        nbytes = 0
-        with conn.cursor() as cur, open("/dev/null", "wb") as sink:
-            with cur.copy(f"copy ({task.query}) to stdout (format binary)") as copy:
+    def one(task: Task) -> tuple[int, int]:
+        conn = connections.get()
+        statement = f"copy ({task.query}) to stdout (format binary)"
+        with conn.cursor() as cur:
+            if type(conn).__module__.startswith("psycopg2"):
+                sink = _Counter()
+                cur.copy_expert(statement, sink, size=1 << 20)
+                return sink.nbytes, cur.rowcount
+            nbytes = 0
+            with cur.copy(statement) as copy:
                 for data in copy:
                     nbytes += len(data)
-                    sink.write(data)
             return nbytes, cur.rowcount  # the "COPY n" command tag
-
-    local = threading.local()
-    conns: list[Any] = []
-    lock = threading.Lock()
-
-    def run(task: Task) -> tuple[int, int]:
-        conn = getattr(local, "conn", None)
-        if conn is None:
-            conn = psycopg.connect(url, autocommit=True)
-            local.conn = conn
-            with lock:
-                conns.append(conn)
-        return one(task, conn)
 
     started = time.perf_counter()
     try:
-        out = _run_pool(workers, tasks, run, lambda *_: None)
+        out = _run_pool(workers, tasks, one, lambda *_: None)
     finally:
-        for conn in conns:
-            conn.close()
+        connections.close()
     seconds = time.perf_counter() - started
     return seconds, sum(b for b, _ in out), sum(r for _, r in out)
 

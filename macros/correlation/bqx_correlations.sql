@@ -93,6 +93,8 @@
 {% macro default__bqx_correlations(source, momentum, related, term_windows, pair_windows, return_column, incremental) %}
 {%- set w_max = term_windows | max -%}
 {%- set p_max = pair_windows | max -%}
+{%- set pair_base = _merge_base(pair_windows) -%}
+{%- set pair_levels = _merge_plan(pair_base, pair_windows) -%}
 {%- set inc = _incremental_window(momentum, 'true', w_max - 1, return_column) if incremental else namespace(lower=none, after=none) -%}
 {%- set terms = [('quad', 'quadratic_term'), ('lin', 'linear_term'), ('resid', 'residual')] -%}
 {%- set products = [('quad_lin', 'quad', 'lin'), ('resid_quad', 'resid', 'quad'), ('resid_lin', 'resid', 'lin')] -%}
@@ -385,41 +387,112 @@ joined_returns as (
 
 ),
 
-joined_moves as (
+joined_deviations as (
 
+    -- per related pair, in joined-row order: the base block's values as deviations
+    -- from the newest row, and 1 where a series differs from the joined row before
     select
         *,
         row_number() over joined as joined_rn,
         coalesce((pair_return <> lag(pair_return) over joined)::int, 0) as pair_moved,
         coalesce((related_return <> lag(related_return) over joined)::int, 0) as related_moved
+        {%- for j in range(1, pair_base) %},
+        lag(pair_return, {{ j }}) over joined - pair_return as dp_{{ j }},
+        lag(related_return, {{ j }}) over joined - related_return as dr_{{ j }}
+        {%- endfor %}
     from joined_returns
     window joined as (partition by related_pair order by ts_utc)
 
 ),
 
-rolling_correlations as (
+{%- set dps = [] %}{% set drs = [] %}
+{%- for j in range(1, pair_base) %}{% do dps.append('dp_' ~ j) %}{% do drs.append('dr_' ~ j) %}{% endfor %}
 
-    -- Pearson correlation over the last W joined rows (PostgreSQL's corr(),
-    -- Youngs-Cramer), and running counts of value changes
+pair_blocks_0 as (
+
+    -- base blocks of {{ pair_base }} joined rows ending at t: means relative to the newest
+    -- row (mp, mr) and co-moments C = sum of products of deviations from the mean;
+    -- running counts of value changes (integers: exact)
     select
         related_pair,
         side,
         ts_utc,
-        related_return,
+        pair_return as p,
+        related_return as r,
         joined_rn,
         sum(pair_moved) over joined_running as pair_moves,
-        sum(related_moved) over joined_running as related_moves
-        {%- for w in pair_windows %},
-        corr(pair_return, related_return) over last_{{ w }} as corr_{{ w }}
+        sum(related_moved) over joined_running as related_moves,
+        {%- if pair_base == 1 %}
+        0::double precision as mp_1,
+        0::double precision as mr_1,
+        0::double precision as cpp_1,
+        0::double precision as crr_1,
+        0::double precision as cpr_1
+        {%- else %}
+        ({{ dps | join(' + ') }}) / {{ pair_base }}.0 as mp_{{ pair_base }},
+        ({{ drs | join(' + ') }}) / {{ pair_base }}.0 as mr_{{ pair_base }},
+        {% for d in dps %}{{ d }} * {{ d }}{{ ' + ' if not loop.last }}{% endfor %}
+            - ({{ dps | join(' + ') }}) ^ 2 / {{ pair_base }}.0 as cpp_{{ pair_base }},
+        {% for d in drs %}{{ d }} * {{ d }}{{ ' + ' if not loop.last }}{% endfor %}
+            - ({{ drs | join(' + ') }}) ^ 2 / {{ pair_base }}.0 as crr_{{ pair_base }},
+        {% for j in range(1, pair_base) %}dp_{{ j }} * dr_{{ j }}{{ ' + ' if not loop.last }}{% endfor %}
+            - ({{ dps | join(' + ') }}) * ({{ drs | join(' + ') }}) / {{ pair_base }}.0 as cpr_{{ pair_base }}
+        {%- endif %}
+    from joined_deviations
+    window joined_running as (partition by related_pair order by ts_utc rows unbounded preceding)
+
+)
+{%- for level in pair_levels %}
+{%- set lvl = loop.index %},
+
+pair_lags_{{ lvl }} as (
+
+    select
+        *
+        {%- for m in level %}
+        {%- set n, a, b = m[0], m[1], m[2] %},
+        lag(p, {{ b }}) over joined as p_back_{{ n }},
+        lag(r, {{ b }}) over joined as r_back_{{ n }}
+        {%- for stat in ['mp', 'mr', 'cpp', 'crr', 'cpr'] %},
+        lag({{ stat }}_{{ a }}, {{ b }}) over joined as old_{{ n }}_{{ stat }}
         {%- endfor %}
-    from joined_moves
-    window
-        joined_running as (partition by related_pair order by ts_utc rows unbounded preceding)
-        {%- for w in pair_windows %},
-        last_{{ w }} as (partition by related_pair order by ts_utc rows between {{ w - 1 }} preceding and current row)
         {%- endfor %}
+    from pair_blocks_{{ lvl - 1 }}
+    window joined as (partition by related_pair order by ts_utc)
 
 ),
+
+pair_deltas_{{ lvl }} as (
+
+    -- block of a + b joined rows ending at t = block of a rows ending at t - b (old_)
+    -- merged with block of b rows ending at t: delta = difference of their means
+    select
+        *
+        {%- for m in level %}
+        {%- set n, a, b = m[0], m[1], m[2] %},
+        (p - p_back_{{ n }}) + (mp_{{ b }} - old_{{ n }}_mp) as delta_p_{{ n }},
+        (r - r_back_{{ n }}) + (mr_{{ b }} - old_{{ n }}_mr) as delta_r_{{ n }}
+        {%- endfor %}
+    from pair_lags_{{ lvl }}
+
+),
+
+pair_blocks_{{ lvl }} as (
+
+    select
+        *
+        {%- for m in level %}
+        {%- set n, a, b = m[0], m[1], m[2] %},
+        mp_{{ b }} - {{ a / n }} * delta_p_{{ n }} as mp_{{ n }},
+        mr_{{ b }} - {{ a / n }} * delta_r_{{ n }} as mr_{{ n }},
+        old_{{ n }}_cpp + cpp_{{ b }} + delta_p_{{ n }} * delta_p_{{ n }} * {{ a * b / n }} as cpp_{{ n }},
+        old_{{ n }}_crr + crr_{{ b }} + delta_r_{{ n }} * delta_r_{{ n }} * {{ a * b / n }} as crr_{{ n }},
+        old_{{ n }}_cpr + cpr_{{ b }} + delta_p_{{ n }} * delta_r_{{ n }} * {{ a * b / n }} as cpr_{{ n }}
+        {%- endfor %}
+    from pair_deltas_{{ lvl }}
+
+)
+{%- endfor %},
 
 checked_correlations as (
 
@@ -428,17 +501,18 @@ checked_correlations as (
         related_pair,
         side,
         ts_utc,
-        related_return
+        r as related_return
         {%- for w in pair_windows %},
         case
             when
                 joined_rn >= {{ w }}
                 and pair_moves - lag(pair_moves, {{ w - 1 }}, 0::bigint) over joined > 0
                 and related_moves - lag(related_moves, {{ w - 1 }}, 0::bigint) over joined > 0
-                then least(greatest(corr_{{ w }}, -1.0), 1.0)
+                and cpp_{{ w }} > 0 and crr_{{ w }} > 0
+                then least(greatest(cpr_{{ w }} / (sqrt(cpp_{{ w }}) * sqrt(crr_{{ w }})), -1.0), 1.0)
         end as corr_{{ w }}
         {%- endfor %}
-    from rolling_correlations
+    from pair_blocks_{{ pair_levels | length }}
     window joined as (partition by related_pair order by ts_utc)
 
 ),

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,8 @@ from typing import Any
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
+WARM_UP_BUCKET = "bqx-s3server-warm-up"
+STARTS = 3  # attempts: a port chosen free may be taken before weed binds it
 # Every SeaweedFS component listens somewhere: pick each port explicitly (the gRPC
 # ports default to the HTTP port + 10000, which could collide with anything).
 PORT_FLAGS = (
@@ -143,7 +145,12 @@ def _wait_ready(server: S3Server, log: Path, timeout: float) -> None:
         if server.process is not None and server.process.poll() is not None:
             raise RuntimeError(f"SeaweedFS exited with {server.process.returncode}:\n{_tail(log)}")
         try:
+            # Listing answers once the gateway is up; a first write proves the volume
+            # server has joined too (it allocates the first volumes).
             client.list_buckets()
+            if WARM_UP_BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+                client.create_bucket(Bucket=WARM_UP_BUCKET)
+            client.put_object(Bucket=WARM_UP_BUCKET, Key="ready", Body=b"")
             return
         except (BotoCoreError, ClientError) as exc:
             last = exc
@@ -189,7 +196,44 @@ def seaweedfs(
         )
     )
     config.chmod(0o600)
-    ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
+    log = base / "weed.log"
+    for attempt in range(1, STARTS + 1):
+        ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
+        process = _launch(base, data, config, ports, log, extra_args)
+        server = S3Server(
+            endpoint_url=f"http://{HOST}:{ports['s3.port']}",
+            access_key=access_key,
+            secret_key=secret_key,
+            root=base,
+            process=process,
+        )
+        try:
+            _wait_ready(server, log, timeout)
+            break
+        except RuntimeError:
+            _stop(process)
+            _remove_sockets(ports.values())
+            if attempt == STARTS or process.returncode is None:
+                if owns_root:
+                    shutil.rmtree(base, ignore_errors=True)
+                raise
+    try:
+        yield server
+    finally:
+        _stop(process)
+        _remove_sockets(ports.values())
+        if owns_root:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _launch(
+    base: Path,
+    data: Path,
+    config: Path,
+    ports: dict[str, int],
+    log: Path,
+    extra_args: Sequence[str],
+) -> subprocess.Popen:
     cmd = [
         str(weed_binary()),
         "server",
@@ -210,9 +254,8 @@ def seaweedfs(
         "-volume.preStopSeconds=0",
         *extra_args,
     ]
-    log = base / "weed.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
+    with open(log, "ab") as out:
+        return subprocess.Popen(
             cmd,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -220,23 +263,12 @@ def seaweedfs(
             cwd=base,
             start_new_session=True,
         )
-    server = S3Server(
-        endpoint_url=f"http://{HOST}:{ports['s3.port']}",
-        access_key=access_key,
-        secret_key=secret_key,
-        root=base,
-        process=process,
-    )
-    try:
-        _wait_ready(server, log, timeout)
-        yield server
-    finally:
-        _stop(process)
-        # weed also listens on Unix sockets named after the gRPC ports in /tmp.
-        for port in ports.values():
-            for kind in ("master", "volume", "filer", "s3"):
-                for name in (f"seaweedfs-{kind}-grpc-{port}.sock", f"seaweedfs-{kind}-{port}.sock"):
-                    with contextlib.suppress(OSError):
-                        (Path("/tmp") / name).unlink(missing_ok=True)
-        if owns_root:
-            shutil.rmtree(base, ignore_errors=True)
+
+
+def _remove_sockets(ports: Iterable[int]) -> None:
+    """weed also listens on Unix sockets in /tmp named after its gRPC ports."""
+    for port in ports:
+        for kind in ("master", "volume", "filer", "s3"):
+            for name in (f"seaweedfs-{kind}-grpc-{port}.sock", f"seaweedfs-{kind}-{port}.sock"):
+                with contextlib.suppress(OSError):
+                    (Path("/tmp") / name).unlink(missing_ok=True)

@@ -25,7 +25,7 @@ def _write_histdata(path: Path, bars: np.ndarray) -> None:
     for ts, o, h, low, c, v in zip(est, bars["open"], bars["high"], bars["low"], bars["close"],
                                     bars["volume"], strict=True):
         stamp = np.datetime_as_string(ts, unit="s").replace("-", "").replace("T", " ").replace(":", "")
-        lines.append(f"{stamp};{o!r};{h!r};{low!r};{c!r};{max(int(v), 0)}")
+        lines.append(f"{stamp};{float(o)!r};{float(h)!r};{float(low)!r};{float(c)!r};{max(int(v), 0)}")
     with gzip.open(path, "wt") as fh:
         fh.write("\n".join(lines) + "\n")
 
@@ -42,7 +42,7 @@ def test_histdata_file_loads_builds_and_crosschecks(bqx_env: str, tmp_path: Path
     assert stored[0] == len(bars)
     assert stored[1].replace(tzinfo=None) == bars["ts_utc"][0].astype("datetime64[us]").item()
     result = run_dbt(["build", "--select", "+reg_bqx_gbpjpy +reg_rate_gbpjpy",
-                      "--exclude", "test_type:singular"], bqx_env)
+                      "--exclude", "test_type:singular", "--indirect-selection", "buildable"], bqx_env)
     assert result.success, result.exception
     with psycopg.connect(bqx_env) as conn:
         report = crosscheck.run_crosscheck(conn, families=["bqx", "reg_rate", "reg_bqx"],

@@ -20,7 +20,10 @@ PAIR = "eurusd"
 
 
 def _failed_tests(url: str, select: str) -> set[str]:
-    result = run_dbt(["test", "--select", select, "--exclude", "test_type:singular"], url)
+    result = run_dbt(
+        ["test", "--select", select, "--exclude", "test_type:singular", "--indirect-selection", "buildable"],
+        url,
+    )
     return {r.node.name for r in (result.result or []) if str(r.status) in ("fail", "error")}
 
 
