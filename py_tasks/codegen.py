@@ -180,34 +180,44 @@ def _correlation_columns(vars_: dict, pair: str) -> list[dict]:
     cols: list[dict] = [{"name": CORR_RETURN, "description": "{{ doc('corr_pair_return') }}"}]
     for w in vars_["term_cov_windows"]:
         for stem, doc in CORR_TERM_STATS:
-            cols.append({
-                "name": f"{stem}_bqx_{w}min",
-                "description": f"{{{{ doc('{doc}') }}}} Window: the last {w} rows with w{w}_ terms.",
-            })
+            cols.append(
+                {
+                    "name": f"{stem}_bqx_{w}min",
+                    "description": f"{{{{ doc('{doc}') }}}} Window: the last {w} rows with w{w}_ terms.",
+                }
+            )
     for w in vars_["pair_corr_windows"]:
         for side in ("base", "quote"):
-            cols.append({
-                "name": f"corr_{side}_pairs_{w}min",
-                "description": f"{{{{ doc('corr_{side}_pairs') }}}} Window: the last {w} joined rows. "
-                f"{side.capitalize()}-related pairs of {pair} (sign): {_related_text(related[side])}.",
-            })
+            cols.append(
+                {
+                    "name": f"corr_{side}_pairs_{w}min",
+                    "description": f"{{{{ doc('corr_{side}_pairs') }}}} Window: the last {w} joined rows. "
+                    f"{side.capitalize()}-related pairs of {pair} (sign): {_related_text(related[side])}.",
+                }
+            )
     for side in ("base", "quote"):
-        cols.append({
-            "name": f"rel_strength_{side}",
-            "description": f"{{{{ doc('rel_strength_{side}') }}}} {side.capitalize()}-related pairs of "
-            f"{pair} (sign): {_related_text(related[side])}.",
-        })
+        cols.append(
+            {
+                "name": f"rel_strength_{side}",
+                "description": f"{{{{ doc('rel_strength_{side}') }}}} {side.capitalize()}-related pairs of "
+                f"{pair} (sign): {_related_text(related[side])}.",
+            }
+        )
     return cols
 
 
 def _model_tests(family: str, pair: str, vars_: dict) -> list:
     if family == "correlation_bqx":
         return [
-            {"correlation_bqx_contract": {"arguments": {
-                "return_column": CORR_RETURN,
-                "term_windows_var": "term_cov_windows",
-                "pair_windows_var": "pair_corr_windows",
-            }}},
+            {
+                "correlation_bqx_contract": {
+                    "arguments": {
+                        "return_column": CORR_RETURN,
+                        "term_windows_var": "term_cov_windows",
+                        "pair_windows_var": "pair_corr_windows",
+                    }
+                }
+            },
             {"one_row_per_source_bar": {"arguments": {"source": f"ref('reg_bqx_{pair}')"}}},
         ]
     if family == "bqx":

@@ -42,6 +42,9 @@ from .config import all_pairs, dbt_var, parse_pairs, raw_schema, schema
 from .errors import BqxError
 
 FAMILIES = ("bqx", "reg_rate", "reg_bqx")
+# checked by py_tasks.crosscheck_correlation from its inputs (the reg_bqx and bqx tables)
+CORRELATION = "correlation_bqx"
+ALL_FAMILIES = (*FAMILIES, CORRELATION)
 DEFAULT_SAMPLE = 200
 DEFAULT_SEED = 42
 DEFAULT_TAIL = 10
@@ -777,10 +780,10 @@ def run_crosscheck(
     """
     started = time.perf_counter()
     say = progress or (lambda message: None)
-    wanted_families = list(FAMILIES) if families is None else list(families)
+    wanted_families = list(ALL_FAMILIES) if families is None else list(families)
     for fam in wanted_families:
-        if fam not in FAMILIES:
-            raise BqxError(f"unknown family '{fam}': choose from {', '.join(FAMILIES)}")
+        if fam not in ALL_FAMILIES:
+            raise BqxError(f"unknown family '{fam}': choose from {', '.join(ALL_FAMILIES)}")
     wanted_pairs = all_pairs() if pairs is None else list(pairs)
     if sample < 0:
         raise BqxError(f"--sample must be 0 (every row) or more, got {sample}")
@@ -816,6 +819,11 @@ def run_crosscheck(
         result = a.finish()
         if result.pairs:
             report.families[fam] = result
+    if CORRELATION in wanted_families and any(t.startswith(CORRELATION + "_") for t in tables):
+        say("correlation_bqx: checking")
+        result = _correlation_result(conn, wanted_pairs, sample, seed, tail)
+        if result.pairs:
+            report.families[CORRELATION] = result
     if not report.families:
         raise BqxError(
             f"nothing to cross-check: no table {' or '.join(f + '_<pair>' for f in acc)} "
@@ -823,6 +831,32 @@ def run_crosscheck(
             f"{schema()}; build them first, e.g. `bqx dbt -- build --select reg_bqx+`")
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _correlation_result(conn: Any, pairs: list[str], sample: int, seed: int, tail: int
+                        ) -> FamilyResult:
+    """correlation_bqx, checked by crosscheck_correlation, in this module's shape."""
+    from .crosscheck_correlation import check_correlation
+
+    built = built_tables(conn)
+    pairs = [p for p in pairs if f"{CORRELATION}_{p}" in built]
+    data = check_correlation(conn, pairs, sample=sample, seed=seed, tail=tail) if pairs else {}
+    result = FamilyResult(family=CORRELATION, pairs=list(data.get("pairs", [])),
+                          rows_checked=int(data.get("rows_checked", 0)),
+                          problems=list(data.get("problems", [])))
+    for name, col in data.get("columns", {}).items():
+        worst = col.get("worst") or {}
+        ratio = col.get("max_ratio") or 0.0
+        result.columns[name] = ColumnResult(
+            column=name, checked=int(col.get("checked", 0)), breaches=int(col.get("breaches", 0)),
+            null_mismatches=int(col.get("null_mismatches", 0)),
+            max_ratio=math.inf if ratio == "inf" else float(ratio),
+            max_error=col.get("max_error"), tolerance=col.get("tolerance"),
+            pair=worst.get("pair"),
+            ts_utc=datetime.fromisoformat(worst["ts_utc"]) if worst.get("ts_utc") else None,
+            expected=worst.get("expected"), got=worst.get("got"),
+        )
+    return result
 
 
 def _parse_ts(text: str) -> datetime:
@@ -851,7 +885,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--family", default=None,
                         help=f"comma-separated families (default: those built of "
-                        f"{','.join(FAMILIES)})")
+                        f"{','.join(ALL_FAMILIES)})")
     parser.add_argument("--pairs", default=None, help="comma-separated pairs (default: all built)")
     parser.add_argument("--sample", default=str(DEFAULT_SAMPLE),
                         help=f"random rows per pair and family, or 'all' (or 0) for every "
@@ -874,8 +908,8 @@ def _parse_families(value: str | None) -> list[str] | None:
         return None
     names = [v for v in re.split(r"[,\s]+", value.strip()) if v]
     for name in names:
-        if name not in FAMILIES:
-            raise BqxError(f"unknown family '{name}': choose from {', '.join(FAMILIES)}")
+        if name not in ALL_FAMILIES:
+            raise BqxError(f"unknown family '{name}': choose from {', '.join(ALL_FAMILIES)}")
     return names
 
 

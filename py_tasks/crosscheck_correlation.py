@@ -122,8 +122,15 @@ class _Result:
     worst_rows: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
-    def compare(self, pair: str, column: str, ts_us: np.ndarray, expected: np.ndarray,
-                tolerance: np.ndarray, got: np.ndarray) -> None:
+    def compare(
+        self,
+        pair: str,
+        column: str,
+        ts_us: np.ndarray,
+        expected: np.ndarray,
+        tolerance: np.ndarray,
+        got: np.ndarray,
+    ) -> None:
         """Fold one column of one pair in; NaN means NULL on either side."""
         col = self.columns.setdefault(column, _Column())
         exp_null, got_null = np.isnan(expected), np.isnan(got)
@@ -147,8 +154,9 @@ class _Result:
             col.worst = self._row(pair, column, ts_us[i], expected[i], got[i], ratio[i])
 
     @staticmethod
-    def _row(pair: str, column: str, ts_us: int, expected: float, got: float,
-             ratio: float) -> dict[str, Any]:
+    def _row(
+        pair: str, column: str, ts_us: int, expected: float, got: float, ratio: float
+    ) -> dict[str, Any]:
         return {
             "pair": pair,
             "column": column,
@@ -158,8 +166,9 @@ class _Result:
             "ratio": _jsonable(float(ratio)),
         }
 
-    def _note_row(self, pair: str, column: str, ts_us: int, expected: float, got: float,
-                  ratio: float) -> None:
+    def _note_row(
+        self, pair: str, column: str, ts_us: int, expected: float, got: float, ratio: float
+    ) -> None:
         if ratio <= 0:
             return
         self.worst_rows.append(self._row(pair, column, ts_us, expected, got, ratio))
@@ -174,8 +183,11 @@ class _Result:
             "pairs": list(self.pairs),
             "rows_checked": self.rows_checked,
             "max_ratio": _jsonable(max_ratio),
-            "tolerances": {"cov_rel": COV_REL_TOL, "corr_abs": CORR_ABS_TOL,
-                           "rel_strength_rel": REL_STRENGTH_REL_TOL},
+            "tolerances": {
+                "cov_rel": COV_REL_TOL,
+                "corr_abs": CORR_ABS_TOL,
+                "rel_strength_rel": REL_STRENGTH_REL_TOL,
+            },
             "columns": {name: c.to_dict() for name, c in self.columns.items()},
             "worst_rows": list(self.worst_rows),
             "problems": list(self.problems),
@@ -229,8 +241,9 @@ def _run_length(valid: np.ndarray) -> np.ndarray:
     return idx - last_bad
 
 
-def term_expected(terms: dict[str, np.ndarray], window: int, rows: np.ndarray
-                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def term_expected(
+    terms: dict[str, np.ndarray], window: int, rows: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Expected term covariances/correlations of one window at ``rows`` (positions in
     the pair's rows), each with its tolerance: column -> (expected, tolerance)."""
     n = len(rows)
@@ -247,7 +260,7 @@ def term_expected(terms: dict[str, np.ndarray], window: int, rows: np.ndarray
         return out
     views = {name: sliding_window_view(terms[name], window) for name in TERMS}
     for lo in range(0, len(full), _CHUNK):
-        pos = full[lo:lo + _CHUNK]
+        pos = full[lo : lo + _CHUNK]
         start = rows[pos] - window + 1
         for stem, xname, yname in PRODUCTS:
             x, y = views[xname][start], views[yname][start]
@@ -269,17 +282,29 @@ class _Joined:
     related_values: np.ndarray
 
 
-def _join(pair_ts: np.ndarray, pair_y: np.ndarray, rel_ts: np.ndarray, rel_y: np.ndarray,
-          sign: int, side: str) -> _Joined:
+def _join(
+    pair_ts: np.ndarray,
+    pair_y: np.ndarray,
+    rel_ts: np.ndarray,
+    rel_y: np.ndarray,
+    sign: int,
+    side: str,
+) -> _Joined:
     p_ok, r_ok = ~np.isnan(pair_y), ~np.isnan(rel_y)
-    ts, ip, ir = np.intersect1d(pair_ts[p_ok], rel_ts[r_ok], assume_unique=True,
-                                return_indices=True)
+    ts, ip, ir = np.intersect1d(
+        pair_ts[p_ok], rel_ts[r_ok], assume_unique=True, return_indices=True
+    )
     return _Joined(side, ts, pair_y[p_ok][ip], sign * rel_y[r_ok][ir])
 
 
-def pair_expected(pair_ts: np.ndarray, pair_y: np.ndarray, joined: Sequence[_Joined],
-                  related_at: dict[str, list[np.ndarray]], windows: Sequence[int],
-                  rows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def pair_expected(
+    pair_ts: np.ndarray,
+    pair_y: np.ndarray,
+    joined: Sequence[_Joined],
+    related_at: dict[str, list[np.ndarray]],
+    windows: Sequence[int],
+    rows: np.ndarray,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Expected cross-pair columns at ``rows``: column -> (expected, tolerance).
     ``related_at[side]`` holds, per related pair, its signed return at each of the
     pair's rows (NaN where it has no bar or a NULL return)."""
@@ -298,8 +323,10 @@ def pair_expected(pair_ts: np.ndarray, pair_y: np.ndarray, joined: Sequence[_Joi
                 if len(ok) == 0:
                     continue
                 start = pos[ok] - w + 1
-                _, corr = cov_corr(sliding_window_view(j.pair_values, w)[start],
-                                   sliding_window_view(j.related_values, w)[start])
+                _, corr = cov_corr(
+                    sliding_window_view(j.pair_values, w)[start],
+                    sliding_window_view(j.related_values, w)[start],
+                )
                 keep = ~np.isnan(corr)
                 total[ok[keep]] += corr[keep]
                 count[ok[keep]] += 1
@@ -329,8 +356,9 @@ def _table_columns(conn: Any, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _read(conn: Any, table: str, columns: Sequence[str], ts: Sequence[datetime] | None = None
-          ) -> tuple[np.ndarray, np.ndarray]:
+def _read(
+    conn: Any, table: str, columns: Sequence[str], ts: Sequence[datetime] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(ts_utc in Unix µs, values rows x columns with NaN for NULL) of ``table`` in
     ts_utc order; only the rows at ``ts`` when given."""
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
@@ -341,33 +369,47 @@ def _read(conn: Any, table: str, columns: Sequence[str], ts: Sequence[datetime] 
         params: tuple = ()
     else:
         query = sql.SQL("select {}, {} from {} where ts_utc = any(%s) order by ts_utc").format(
-            epoch, cols, ident)
+            epoch, cols, ident
+        )
         params = (list(ts),)
     fetched = conn.execute(query, params).fetchall()
     ts_us = np.array([r[0] for r in fetched], dtype=np.int64)
-    values = np.array([[np.nan if v is None else float(v) for v in r[1:]] for r in fetched],
-                      dtype=np.float64).reshape(len(fetched), len(columns))
+    values = np.array(
+        [[np.nan if v is None else float(v) for v in r[1:]] for r in fetched], dtype=np.float64
+    ).reshape(len(fetched), len(columns))
     return ts_us, values
 
 
 def _windows(columns: Sequence[str]) -> tuple[list[int], list[int]]:
     """The term and pair windows the table was built with, from its column names."""
-    term = [int(m.group(1)) for c in columns if (m := re.fullmatch(r"cov_quad_lin_bqx_(\d+)min", c))]
+    term = [
+        int(m.group(1)) for c in columns if (m := re.fullmatch(r"cov_quad_lin_bqx_(\d+)min", c))
+    ]
     pair = [int(m.group(1)) for c in columns if (m := re.fullmatch(r"corr_base_pairs_(\d+)min", c))]
     return term, pair
 
 
 # ----------------------------------------------------------------------------- sampling
-def _sample_rows(n: int, ts: np.ndarray, terms: dict[int, dict[str, np.ndarray]],
-                 joined: Sequence[_Joined], pair_windows: Sequence[int], sample: int,
-                 tail: int, rng: np.random.Generator) -> np.ndarray:
+def _sample_rows(
+    n: int,
+    ts: np.ndarray,
+    terms: dict[int, dict[str, np.ndarray]],
+    joined: Sequence[_Joined],
+    pair_windows: Sequence[int],
+    sample: int,
+    tail: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Row positions to check: random rows plus the rows where mistakes hide."""
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     if sample <= 0:
         return np.arange(n)
-    picks: list[np.ndarray] = [rng.choice(n, size=min(sample, n), replace=False),
-                               np.arange(min(3, n)), np.arange(max(0, n - tail), n)]
+    picks: list[np.ndarray] = [
+        rng.choice(n, size=min(sample, n), replace=False),
+        np.arange(min(3, n)),
+        np.arange(max(0, n - tail), n),
+    ]
     # warm-up boundaries of the term windows
     for w, t in terms.items():
         first = np.flatnonzero(_run_length(~np.isnan(t["quadratic_term"])) >= w)
@@ -407,8 +449,7 @@ def _sample_rows(n: int, ts: np.ndarray, terms: dict[int, dict[str, np.ndarray]]
 
 
 # ----------------------------------------------------------------------------- check
-def _check_pair(conn: Any, pair: str, result: _Result, sample: int, seed: int, tail: int
-                ) -> None:
+def _check_pair(conn: Any, pair: str, result: _Result, sample: int, seed: int, tail: int) -> None:
     table = f"{FAMILY}_{pair}"
     columns = _table_columns(conn, table)
     if not columns:
@@ -425,8 +466,10 @@ def _check_pair(conn: Any, pair: str, result: _Result, sample: int, seed: int, t
         result.problems.append(f"{pair}: reg_bqx_{pair} lacks {', '.join(missing[:4])}")
         return
     ts, reg = _read(conn, f"reg_bqx_{pair}", reg_cols)
-    terms = {w: {t: reg[:, i * len(TERMS) + k] for k, t in enumerate(TERMS)}
-             for i, w in enumerate(term_windows)}
+    terms = {
+        w: {t: reg[:, i * len(TERMS) + k] for k, t in enumerate(TERMS)}
+        for i, w in enumerate(term_windows)
+    }
     p_ts, p_y = _read(conn, f"bqx_{pair}", [RETURN_COLUMN])
     p_y = p_y[:, 0]
     if not np.array_equal(p_ts, ts):
@@ -461,21 +504,26 @@ def _check_pair(conn: Any, pair: str, result: _Result, sample: int, seed: int, t
         result.problems.append(f"{pair}: {table} lacks {', '.join(absent[:4])}")
         return
     count = conn.execute(
-        sql.SQL("select count(*) from {}").format(sql.Identifier(schema(), table))).fetchone()[0]
+        sql.SQL("select count(*) from {}").format(sql.Identifier(schema(), table))
+    ).fetchone()[0]
     if count != n:
         result.problems.append(f"{pair}: {table} has {count} rows, reg_bqx_{pair} {n}")
-    got_ts, got = _read(conn, table, names,
-                        None if len(rows) == n else [_to_datetime(u) for u in ts[rows]])
+    got_ts, got = _read(
+        conn, table, names, None if len(rows) == n else [_to_datetime(u) for u in ts[rows]]
+    )
     if not np.array_equal(got_ts, ts[rows]):
         lost = np.setdiff1d(ts[rows], got_ts)
-        result.problems.append(f"{pair}: {table} lacks {len(lost)} sampled rows, first "
-                               f"{_to_datetime(int(lost[0])).isoformat() if len(lost) else '?'}")
+        result.problems.append(
+            f"{pair}: {table} lacks {len(lost)} sampled rows, first "
+            f"{_to_datetime(int(lost[0])).isoformat() if len(lost) else '?'}"
+        )
         keep = np.isin(ts[rows], got_ts)
         rows = rows[keep]
         got = got[np.isin(got_ts, ts[rows])]
     index = {c: i for i, c in enumerate(names)}
     expected: dict[str, tuple[np.ndarray, np.ndarray]] = {
-        RETURN_COLUMN: (p_y[rows], np.zeros(len(rows)))}
+        RETURN_COLUMN: (p_y[rows], np.zeros(len(rows)))
+    }
     for w in term_windows:
         expected.update(term_expected(terms[w], w, rows))
     expected.update(pair_expected(ts, p_y, joined, related_at, pair_windows, rows))
@@ -485,9 +533,13 @@ def _check_pair(conn: Any, pair: str, result: _Result, sample: int, seed: int, t
     result.pairs.append(pair)
 
 
-def check_correlation(conn: Any, pairs: Sequence[str] | None = None,
-                      sample: int = DEFAULT_SAMPLE, seed: int = DEFAULT_SEED,
-                      tail: int = DEFAULT_TAIL) -> dict[str, Any]:
+def check_correlation(
+    conn: Any,
+    pairs: Sequence[str] | None = None,
+    sample: int = DEFAULT_SAMPLE,
+    seed: int = DEFAULT_SEED,
+    tail: int = DEFAULT_TAIL,
+) -> dict[str, Any]:
     """Recompute sampled rows of ``correlation_bqx_{pair}`` for ``pairs`` (default all
     28) with numpy from the database's reg_bqx and bqx tables and compare them.
 
@@ -496,7 +548,7 @@ def check_correlation(conn: Any, pairs: Sequence[str] | None = None,
     per-column ``max_ratio`` (error / tolerance) with the worst row, the ten worst
     rows overall and ``problems``."""
     result = _Result()
-    for pair in (list(pairs) if pairs is not None else all_pairs()):
+    for pair in list(pairs) if pairs is not None else all_pairs():
         if pair not in all_pairs():
             raise BqxError(f"unknown pair '{pair}'; valid pairs: {' '.join(all_pairs())}")
         _check_pair(conn, pair, result, sample, seed, tail)

@@ -31,10 +31,22 @@ MODEL = f"correlation_bqx_{PAIR}"
 # ----------------------------------------------------------------------------- no database
 def test_related_pairs_and_signs() -> None:
     rel = related_pairs(PAIR)
-    assert rel["base"] == [("euraud", 1), ("eurcad", 1), ("eurchf", 1), ("eurgbp", 1),
-                           ("eurjpy", 1), ("eurnzd", 1)]
-    assert rel["quote"] == [("audusd", 1), ("gbpusd", 1), ("nzdusd", 1), ("usdcad", -1),
-                            ("usdchf", -1), ("usdjpy", -1)]
+    assert rel["base"] == [
+        ("euraud", 1),
+        ("eurcad", 1),
+        ("eurchf", 1),
+        ("eurgbp", 1),
+        ("eurjpy", 1),
+        ("eurnzd", 1),
+    ]
+    assert rel["quote"] == [
+        ("audusd", 1),
+        ("gbpusd", 1),
+        ("nzdusd", 1),
+        ("usdcad", -1),
+        ("usdchf", -1),
+        ("usdjpy", -1),
+    ]
     # gbpaud: GBP is quote in eurgbp (other side: -1), AUD is base in audusd (other side: -1)
     g = related_pairs("gbpaud")
     assert ("eurgbp", -1) in g["base"] and ("gbpusd", 1) in g["base"]
@@ -119,17 +131,20 @@ def test_build_contract_crosscheck_and_corruption(bqx_env: str) -> None:
         # non-zero series give rounding noise, hence the exact change counts
         noise = conn.execute(
             "select corr(y, x) from (select 0.1::float8 as y, g::float8 as x"
-            " from generate_series(1, 120) as g) as s").fetchone()[0]
+            " from generate_series(1, 120) as g) as s"
+        ).fetchone()[0]
         zeros = conn.execute(
             "select corr(y, x) from (select 0.0::float8 as y, g::float8 as x"
-            " from generate_series(1, 120) as g) as s").fetchone()[0]
+            " from generate_series(1, 120) as g) as s"
+        ).fetchone()[0]
         assert zeros is None
         flat = conn.execute(
             f"select count(*) filter (where corr_quad_lin_bqx_60min is null"
             f"     and cov_quad_lin_bqx_60min = 0),"
             f" count(*) filter (where corr_base_pairs_15min is not null),"
             f" count(*) filter (where rel_strength_quote is not null)"
-            f" from bqx.{MODEL}").fetchone()
+            f" from bqx.{MODEL}"
+        ).fetchone()
         assert flat[0] > 0 and flat[1] > 0 and flat[2] > 0
 
         report = check_correlation(conn, [PAIR], sample=0)
@@ -143,14 +158,20 @@ def test_build_contract_crosscheck_and_corruption(bqx_env: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         ts = conn.execute(
             f"select ts_utc from bqx.{MODEL} where corr_base_pairs_60min is not null"
-            f" order by ts_utc offset 1000 limit 1").fetchone()[0]
-        conn.execute(f"update bqx.{MODEL} set corr_base_pairs_60min = corr_base_pairs_60min"
-                     f" + 1e-6 where ts_utc = %s", (ts,))
+            f" order by ts_utc offset 1000 limit 1"
+        ).fetchone()[0]
+        conn.execute(
+            f"update bqx.{MODEL} set corr_base_pairs_60min = corr_base_pairs_60min"
+            f" + 1e-6 where ts_utc = %s",
+            (ts,),
+        )
         ts2 = conn.execute(
             f"select ts_utc from bqx.{MODEL} where cov_resid_lin_bqx_630min is not null"
-            f" order by ts_utc desc limit 1").fetchone()[0]
-        conn.execute(f"update bqx.{MODEL} set cov_resid_lin_bqx_630min = null where ts_utc = %s",
-                     (ts2,))
+            f" order by ts_utc desc limit 1"
+        ).fetchone()[0]
+        conn.execute(
+            f"update bqx.{MODEL} set cov_resid_lin_bqx_630min = null where ts_utc = %s", (ts2,)
+        )
         report = check_correlation(conn, [PAIR], sample=0)
     assert not report["passed"]
     bad = report["columns"]["corr_base_pairs_60min"]
@@ -190,10 +211,13 @@ def test_compile_time_checks(bqx_env: str, capfd: pytest.CaptureFixture[str]) ->
     def inline(base: str, windows: str = "[60]") -> str:
         quote = ", ".join(
             f"{{'pair': '{r}', 'momentum': ref('bqx_{r}'), 'sign': {s}}}"
-            for r, s in related_pairs(PAIR)["quote"])
-        return (f"{{{{ bqx_correlations(source=ref('reg_bqx_{PAIR}'), momentum=ref('bqx_{PAIR}'),"
-                f" pair='{PAIR}', base_related=[{base}], quote_related=[{quote}],"
-                f" term_windows={windows}, pair_windows=[15]) }}}}")
+            for r, s in related_pairs(PAIR)["quote"]
+        )
+        return (
+            f"{{{{ bqx_correlations(source=ref('reg_bqx_{PAIR}'), momentum=ref('bqx_{PAIR}'),"
+            f" pair='{PAIR}', base_related=[{base}], quote_related=[{quote}],"
+            f" term_windows={windows}, pair_windows=[15]) }}}}"
+        )
 
     def fails_with(query: str, message: str) -> None:
         capfd.readouterr()
@@ -201,12 +225,18 @@ def test_compile_time_checks(bqx_env: str, capfd: pytest.CaptureFixture[str]) ->
         out = capfd.readouterr().out
         assert not result.success and message in out, out[-2000:]
 
-    fails_with(inline("{'pair': 'euraud', 'momentum': ref('bqx_euraud'), 'sign': -1}"),
-               "the sign of euraud for eurusd must be 1")
-    fails_with(inline("{'pair': 'gbpusd', 'momentum': ref('bqx_gbpusd'), 'sign': 1}"),
-               "gbpusd is not base-related to eurusd")
-    fails_with(inline("{'pair': 'euraud', 'momentum': ref('bqx_euraud'), 'sign': 1}", "[60, 1]"),
-               "must be an integer >= 2")
+    fails_with(
+        inline("{'pair': 'euraud', 'momentum': ref('bqx_euraud'), 'sign': -1}"),
+        "the sign of euraud for eurusd must be 1",
+    )
+    fails_with(
+        inline("{'pair': 'gbpusd', 'momentum': ref('bqx_gbpusd'), 'sign': 1}"),
+        "gbpusd is not base-related to eurusd",
+    )
+    fails_with(
+        inline("{'pair': 'euraud', 'momentum': ref('bqx_euraud'), 'sign': 1}", "[60, 1]"),
+        "must be an integer >= 2",
+    )
 
 
 def test_crosscheck_module_documents_tolerances() -> None:
