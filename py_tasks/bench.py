@@ -13,6 +13,8 @@ holding D days of synthetic bars for the 28 pairs (or HistData files given with
      constants, with the same parallelism;
 (d)  the build with only W = 60 against only W = 630;
 (e)  dbt test of the built families (the validation stage);
+(f)  ``dbt run`` of correlation_bqx (time per row);
+(g)  correlation_bqx with only the shortest against only the longest covariance window;
 and the ratios. Timings are wall-clock on a shared machine: compare ratios within
 one run, not figures across runs.
 """
@@ -326,7 +328,7 @@ def run_bench(
                 sample.write_sample(conn, days=days, pairs=pairs, seed=seed)
             pairs = [p for (p,) in conn.execute("select distinct pair from raw.m1_bars order by 1")]
         results["pairs"] = len(pairs)
-        select = " ".join(f"+bqx_{p}" for p in pairs)
+        select = " ".join(f"+bqx_{p}" for p in pairs)  # seeds, rate index, bqx
         _say("building upstream models (rate_index, bqx) — not timed")
         _dbt(url, ["build", "--select", select, "--exclude-resource-type", "test", "unit_test"])
         reg = " ".join(f"reg_rate_{p} reg_bqx_{p}" for p in pairs)
@@ -335,6 +337,18 @@ def run_bench(
         results["a_build_s"] = _dbt(url, ["run", "--select", reg, "--full-refresh"])
         rows = _family_rows(url, ["reg_rate", "reg_bqx"], pairs)
         results["rows"] = rows
+
+        corr = " ".join(f"correlation_bqx_{p}" for p in pairs)
+        _say("(f) dbt run correlation_bqx, full refresh")
+        results["f_corr_s"] = _dbt(url, ["run", "--select", corr, "--full-refresh"])
+        results["corr_rows"] = _family_rows(url, ["correlation_bqx"], pairs)
+        cov_windows = [int(w) for w in dbt_var("term_cov_windows")]
+        for w in (min(cov_windows), max(cov_windows)):
+            _say(f"(g) correlation_bqx with only term_cov_windows = [{w}]")
+            results[f"g_cov_w{w}_s"] = _dbt(
+                url, ["run", "--select", corr, "--full-refresh", "--vars", json.dumps({"term_cov_windows": [w]})]
+            )
+        results["cov_w_min"], results["cov_w_max"] = min(cov_windows), max(cov_windows)
 
         _say("(e) dbt test of bqx, reg_rate, reg_bqx")
         fams = " ".join(f"bqx_{p}" for p in pairs) + " " + reg
@@ -389,6 +403,15 @@ def print_results(r: dict) -> None:
         f"   W{r['w_max']}/W{r['w_min']} = {d_max / d_min:5.2f}x  (target <= 1.3x)",
         f"  (e)  dbt test of bqx, reg_rate, reg_bqx  {r['e_test_s']:8.2f} s",
     ]
+    if "f_corr_s" in r:
+        g_min, g_max = r[f"g_cov_w{r['cov_w_min']}_s"], r[f"g_cov_w{r['cov_w_max']}_s"]
+        lines += [
+            f"  (f)  dbt run correlation_bqx             {r['f_corr_s']:8.2f} s  "
+            f"{r['f_corr_s'] * 1e6 / r['corr_rows']:7.2f} µs/row",
+            f"  (g)  covariances only W = {r['cov_w_min']:<4}            {g_min:8.2f} s",
+            f"       covariances only W = {r['cov_w_max']:<4}            {g_max:8.2f} s"
+            f"   W{r['cov_w_max']}/W{r['cov_w_min']} = {g_max / g_min:5.2f}x",
+        ]
     print("\n".join(lines), flush=True)
 
 

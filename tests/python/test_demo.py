@@ -83,3 +83,38 @@ def test_docs_generate_and_every_column_described(demo_db) -> None:
         documented = {c for c, v in src["columns"].items() if v.get("description", "").strip()}
         missing += [f"{uid}.{c}" for c in built if c not in documented]
     assert not missing, f"{len(missing)} undocumented: {missing[:20]}"
+
+
+@pytest.mark.slow
+def test_airtable_sync_after_demo_creates_then_updates_stages(demo_db, monkeypatch, capsys) -> None:
+    """The real run_results.json of the demo's `dbt build`, synced twice to a local
+    AirTable: the first sync creates the stage records, the second updates them in
+    place; the token is never printed."""
+    from fake_airtable import FakeAirtable
+
+    from py_tasks import airtable
+
+    url, target = demo_db
+    token, base = "patDemoToken1234567.0123456789abcdef0123456789abcdef", "appDemoBase000001"
+    server = FakeAirtable(token, base).start()
+    try:
+        monkeypatch.setenv("AIRTABLE_API_KEY", token)
+        monkeypatch.setenv("AIRTABLE_BASE_ID", base)
+        monkeypatch.setenv("AIRTABLE_ENDPOINT_URL", server.url)
+        run_results = str(Path(target) / "run_results.json")
+        results = json.loads(Path(run_results).read_text())
+        if results["args"].get("which") != "build":  # the docs test may have run after
+            pytest.skip("run_results.json is not the demo's build")
+        airtable.sync(run_results)
+        first = server.by_key()
+        airtable.sync(run_results)
+        second = server.by_key()
+    finally:
+        server.stop()
+    out = capsys.readouterr()
+    assert token not in out.out + out.err
+    assert {"BQX-2.11", "BQX-2.12", "BQX-2.15"} <= set(first)
+    assert first["BQX-2.11"]["Status"] == "Done"
+    assert first["BQX-2.15"]["Status"] == "Done"
+    assert {k: v["id"] for k, v in first.items()} == {k: v["id"] for k, v in second.items()}
+    assert len(server.rows()) == len(first)
