@@ -8,11 +8,15 @@
     independent of the window lengths, and every statistic only ever sees the rows
     of its own block (no running sum over the history).
 
-    Returns a list of levels; each level is a list of [L, a, b, level] merges whose
-    inputs exist before that level.
+    Returns a list of levels; each level is a list of [L, a, b, level] merges. Each
+    level costs one window pass (the lag()s of its older blocks) and a projection.
+    Without `chained`, every merge of a level takes both inputs from earlier levels.
+    With `chained=true`, a merge may also take its newer block from an earlier merge of
+    the same level (listed before it), because only the older block is read through
+    lag(): for 60, 90, 150, 240, 390, 630 this needs 4 window passes instead of 7.
 -#}
-{% macro _merge_plan(base, windows) %}
-    {%- set ns = namespace(avail={base: 0}, merges=[]) -%}
+{% macro _merge_plan(base, windows, chained=false) %}
+    {%- set ns = namespace(avail={base: 0}, merges=[], chained=chained) -%}
     {%- for w in windows | sort -%}
         {%- do _merge_plan_make(ns, base, w) -%}
     {%- endfor -%}
@@ -30,7 +34,7 @@
         {%- set best = namespace(a=none, key=none) -%}
         {%- for a in ns.avail.keys() | sort -%}
             {%- if a < length and (length - a) in ns.avail -%}
-                {%- set key = [[ns.avail[a], ns.avail[length - a]] | max, (length - 2 * a) | abs] -%}
+                {%- set key = [_merge_level(ns, a, length - a), (length - 2 * a) | abs] -%}
                 {%- if best.key is none or key < best.key -%}
                     {%- set best.a = a -%}
                     {%- set best.key = key -%}
@@ -46,9 +50,18 @@
         {%- endif -%}
         {%- set a = best.a -%}
         {%- set b = length - a -%}
-        {%- set lvl = [ns.avail[a], ns.avail[b]] | max + 1 -%}
+        {%- set lvl = _merge_level(ns, a, b) -%}
         {%- do ns.avail.update({length: lvl}) -%}
         {%- do ns.merges.append([length, a, b, lvl]) -%}
+    {%- endif -%}
+{% endmacro %}
+
+{#- The level of the merge of older block a (read through lag) and newer block b. -#}
+{% macro _merge_level(ns, a, b) %}
+    {%- if ns.chained -%}
+        {{- return([ns.avail[a] + 1, ns.avail[b]] | max) -}}
+    {%- else -%}
+        {{- return([ns.avail[a], ns.avail[b]] | max + 1) -}}
     {%- endif -%}
 {% endmacro %}
 

@@ -21,11 +21,12 @@ How it runs:
    (pairs, families built, months with rows) and S3 (credentials, bucket) with one
    cheap ListObjectsV2 call. An error leaves the bucket as it was.
 2. ``--workers`` threads, each with its own PostgreSQL connection, read a (pair,
-   month) with ``COPY (query) TO STDOUT (FORMAT binary)`` and turn it into Arrow with
-   numpy (:func:`parse_binary_copy`; measured faster than the ADBC driver, which is
-   kept as ``reader="adbc"``), compute the row checksum (:func:`table_checksum`), HEAD
-   the object and skip it when its ``bqx-checksum`` and ``bqx-format`` metadata match;
-   otherwise write Parquet with pyarrow and upload with boto3.
+   month) with ``COPY (query) TO STDOUT (FORMAT binary)`` (through psycopg2's C copy
+   loop) and turn it into Arrow with numpy (:func:`parse_binary_copy`; measured at a
+   third of the ADBC driver's CPU, which is kept as ``reader="adbc"``), compute the
+   row checksum (:func:`table_checksum`), HEAD the object and skip it when its
+   ``bqx-checksum``, ``bqx-rows`` and ``bqx-format`` metadata match; otherwise write
+   Parquet with pyarrow and upload with boto3.
 3. Uploads are atomic: a single PUT below the multipart threshold (64 MiB); above
    it a multipart upload, which S3 shows only once completed and which boto3 aborts
    when any part fails. A failed or interrupted export leaves complete objects or

@@ -33,7 +33,7 @@
 
 {% macro default__bqx_momentum(source, price_column, windows, where, incremental) %}
 {%- set base = _merge_base(windows) -%}
-{%- set levels = _merge_plan(base, windows) -%}
+{%- set levels = _merge_plan(base, windows, chained=true) -%}
 {%- set window_max = windows | max -%}
 {%- set inc = _incremental_window(source, where, window_max, price_column) if incremental else namespace(lower=none, after=none) -%}
 
@@ -107,6 +107,29 @@ lags_{{ lvl }} as (
 
 ),
 
+{%- for m in level %}
+{%- set na = m[1] %}{% set nb = m[2] %}{% set n = m[0] %}
+{#- delta = mean(newer) - mean(older), from exact differences of nearby bars #}
+{%- set d = '((r_' ~ nb ~ ' - old_' ~ n ~ '_r) + (dm_' ~ nb ~ ' - old_' ~ n ~ '_dm))' %}
+
+merged_{{ n }} as (
+
+    -- block of {{ n }} bars = the {{ na }} bars ending {{ nb }} bars ago, then the last {{ nb }}
+    select
+        *,
+        r_{{ nb }} as r_{{ n }},
+        dm_{{ nb }} - {{ d }} * {{ na / n }} as dm_{{ n }},
+        old_{{ n }}_c + c_{{ nb }} + {{ d }} * {{ d }} * {{ na * nb / n }} as c_{{ n }},
+        greatest(old_{{ n }}_mx, mx_{{ nb }}) as mx_{{ n }},
+        least(old_{{ n }}_mn, mn_{{ nb }}) as mn_{{ n }},
+        old_{{ n }}_full and full_{{ nb }} as full_{{ n }}
+    from {{ 'lags_' ~ lvl if loop.first else 'merged_' ~ loop.previtem[0] }}
+    {#- evaluated once: a later merge of this level reads these columns several times #}
+    offset 0
+
+),
+{%- endfor %}
+
 blocks_{{ lvl }} as (
 
     select
@@ -118,18 +141,10 @@ blocks_{{ lvl }} as (
         {%- for length in carried %},
         r_{{ length }}, dm_{{ length }}, c_{{ length }}, mx_{{ length }}, mn_{{ length }}, full_{{ length }}
         {%- endfor %}
-        {%- for m in level %}
-        {%- set na = m[1] %}{% set nb = m[2] %}{% set n = m[0] %}
-        {#- delta = mean(newer) - mean(older), from exact differences of nearby bars #}
-        {%- set d = '((r_' ~ nb ~ ' - old_' ~ n ~ '_r) + (dm_' ~ nb ~ ' - old_' ~ n ~ '_dm))' %},
-        r_{{ nb }} as r_{{ n }},
-        dm_{{ nb }} - {{ d }} * {{ na / n }} as dm_{{ n }},
-        old_{{ n }}_c + c_{{ nb }} + {{ d }} * {{ d }} * {{ na * nb / n }} as c_{{ n }},
-        greatest(old_{{ n }}_mx, mx_{{ nb }}) as mx_{{ n }},
-        least(old_{{ n }}_mn, mn_{{ nb }}) as mn_{{ n }},
-        old_{{ n }}_full and full_{{ nb }} as full_{{ n }}
+        {%- for m in level %},
+        r_{{ m[0] }}, dm_{{ m[0] }}, c_{{ m[0] }}, mx_{{ m[0] }}, mn_{{ m[0] }}, full_{{ m[0] }}
         {%- endfor %}
-    from lags_{{ lvl }}
+    from merged_{{ level[-1][0] }}
 
 )
 {%- endfor %},

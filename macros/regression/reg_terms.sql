@@ -33,7 +33,7 @@
 
 {% macro default__reg_terms(source, y_column, windows, where, incremental) %}
 {%- set base = _merge_base(windows) -%}
-{%- set levels = _merge_plan(base, windows) -%}
+{%- set levels = _merge_plan(base, windows, chained=true) -%}
 {%- set window_max = windows | max -%}
 {%- set inc = _incremental_window(source, where, window_max - 1, y_column) if incremental else namespace(lower=none, after=none) -%}
 {%- set half = (base - 1) / 2 -%}
@@ -121,6 +121,27 @@ lags_{{ lvl }} as (
 
 ),
 
+{%- for m in level %}
+{%- set na = m[1] %}{% set nb = m[2] %}{% set n = m[0] %}
+{%- set d = '(m_' ~ nb ~ ' - old_' ~ n ~ '_m)' %}
+
+merged_{{ n }} as (
+
+    -- block of {{ n }} bars = the {{ na }} bars ending {{ nb }} bars ago, then the last {{ nb }}
+    select
+        *,
+        old_{{ n }}_m + {{ d }} * {{ nb / n }} as m_{{ n }},
+        old_{{ n }}_s1 + s1_{{ nb }} + {{ d }} * {{ na * nb / 2 }} as s1_{{ n }},
+        old_{{ n }}_s2 + s2_{{ nb }} - {{ nb }} * old_{{ n }}_s1 + {{ na }} * s1_{{ nb }}
+            + {{ d }} * {{ na * nb * (na - nb) / 6 }} as s2_{{ n }},
+        old_{{ n }}_c + c_{{ nb }} + {{ d }} * {{ d }} * {{ na * nb / n }} as c_{{ n }}
+    from {{ 'lags_' ~ lvl if loop.first else 'merged_' ~ loop.previtem[0] }}
+    {#- evaluated once: a later merge of this level reads these columns several times #}
+    offset 0
+
+),
+{%- endfor %}
+
 blocks_{{ lvl }} as (
 
     select
@@ -129,16 +150,10 @@ blocks_{{ lvl }} as (
         {%- for length in carried %},
         m_{{ length }}, s1_{{ length }}, s2_{{ length }}, c_{{ length }}
         {%- endfor %}
-        {%- for m in level %}
-        {%- set na = m[1] %}{% set nb = m[2] %}{% set n = m[0] %}
-        {%- set d = '(m_' ~ nb ~ ' - old_' ~ n ~ '_m)' %},
-        old_{{ n }}_m + {{ d }} * {{ nb / n }} as m_{{ n }},
-        old_{{ n }}_s1 + s1_{{ nb }} + {{ d }} * {{ na * nb / 2 }} as s1_{{ n }},
-        old_{{ n }}_s2 + s2_{{ nb }} - {{ nb }} * old_{{ n }}_s1 + {{ na }} * s1_{{ nb }}
-            + {{ d }} * {{ na * nb * (na - nb) / 6 }} as s2_{{ n }},
-        old_{{ n }}_c + c_{{ nb }} + {{ d }} * {{ d }} * {{ na * nb / n }} as c_{{ n }}
+        {%- for m in level %},
+        m_{{ m[0] }}, s1_{{ m[0] }}, s2_{{ m[0] }}, c_{{ m[0] }}
         {%- endfor %}
-    from lags_{{ lvl }}
+    from merged_{{ level[-1][0] }}
 
 )
 {%- endfor %},
