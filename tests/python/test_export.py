@@ -519,6 +519,7 @@ def test_airtable_failure_does_not_fail_the_export(
 # ----------------------------------------------------------------------------- pieces
 def test_the_three_readers_agree(env: str) -> None:
     """psycopg2 and psycopg 3 binary COPY parsed with numpy, and ADBC: the same tables."""
+    pytest.importorskip("adbc_driver_postgresql")  # in the dev venv, not a package dependency
     opts = ex._check_options(ex.ExportOptions(bucket="b"))
     with db.connect(env, autocommit=True) as conn:
         tasks = ex.tasks_for(ex.plan_export(conn, opts), opts)
