@@ -50,7 +50,11 @@ def test_demo_builds_tests_and_crosschecks(demo_db, capsys) -> None:
     assert code == 0, out[-3000:]
     assert "cross-check: PASS" in out
     assert " 0 not passed" in out
-    results = json.loads((Path(target) / "run_results.json").read_text())
+    results_path = Path(target) / "run_results.json"
+    # keep the build's results for the AirTable test (docs generate overwrites them)
+    (Path(target).parent / "demo_run_results.json").write_text(results_path.read_text())
+    (Path(target).parent / "demo_manifest.json").write_text((Path(target) / "manifest.json").read_text())
+    results = json.loads(results_path.read_text())
     statuses = {r["status"] for r in results["results"]}
     assert statuses <= {"success", "pass"}, statuses
     with psycopg.connect(url) as conn:
@@ -101,10 +105,15 @@ def test_airtable_sync_after_demo_creates_then_updates_stages(demo_db, monkeypat
         monkeypatch.setenv("AIRTABLE_API_KEY", token)
         monkeypatch.setenv("AIRTABLE_BASE_ID", base)
         monkeypatch.setenv("AIRTABLE_ENDPOINT_URL", server.url)
-        run_results = str(Path(target) / "run_results.json")
-        results = json.loads(Path(run_results).read_text())
-        if results["args"].get("which") != "build":  # the docs test may have run after
-            pytest.skip("run_results.json is not the demo's build")
+        saved = Path(target).parent / "demo_run_results.json"
+        if not saved.exists():
+            pytest.skip("the demo test did not run")
+        # the demo build's run_results.json with the manifest beside it
+        build_dir = Path(target).parent / "demo_build"
+        build_dir.mkdir(exist_ok=True)
+        (build_dir / "run_results.json").write_text(saved.read_text())
+        (build_dir / "manifest.json").write_text((Path(target).parent / "demo_manifest.json").read_text())
+        run_results = str(build_dir / "run_results.json")
         airtable.sync(run_results)
         first = server.by_key()
         airtable.sync(run_results)
