@@ -6,27 +6,7 @@
     r_i, and the endpoint r_W. See macros/_macros.yml for arguments and method.
 -#}
 {% macro bqx_momentum(source, price_column, windows, pair=none, incremental=true) %}
-    {%- if source is none -%}
-        {{ exceptions.raise_compiler_error("bqx_momentum: argument 'source' (a ref() or source()) is required") }}
-    {%- endif -%}
-    {%- if price_column is not string or not modules.re.match('^[a-z_][a-z0-9_]*$', price_column) -%}
-        {{ exceptions.raise_compiler_error("bqx_momentum: 'price_column' must be a column name, got " ~ price_column) }}
-    {%- endif -%}
-    {%- if windows is string or windows is not iterable or windows | length == 0 -%}
-        {{ exceptions.raise_compiler_error("bqx_momentum: 'windows' must be a non-empty list of bar counts, got " ~ windows) }}
-    {%- endif -%}
-    {%- for w in windows -%}
-        {%- if w is not number or w != w | int or w < 2 -%}
-            {{ exceptions.raise_compiler_error("bqx_momentum: every window must be an integer >= 2 (a sample stdev needs 2 bars), got " ~ w) }}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- if windows | unique | list | length != windows | length -%}
-        {{ exceptions.raise_compiler_error("bqx_momentum: 'windows' has duplicates: " ~ windows) }}
-    {%- endif -%}
-    {%- if pair is not none and not modules.re.match('^[a-z]{6}$', pair | string) -%}
-        {{ exceptions.raise_compiler_error("bqx_momentum: 'pair' must match ^[a-z]{6}$, got " ~ pair) }}
-    {%- endif -%}
-    {%- set where = "pair = '" ~ pair ~ "'" if pair is not none else 'true' -%}
+    {%- set where = _check_series_args('bqx_momentum', source, 'price_column', price_column, windows, 2, 'a sample stdev needs 2 bars', pair) -%}
     {{ return(adapter.dispatch('bqx_momentum', 'bqx_warehouse')(source, price_column, windows | map('int') | list, where, incremental)) }}
 {% endmacro %}
 

@@ -6,27 +6,7 @@
     wW_ columns. See macros/_macros.yml for the arguments and the method.
 -#}
 {% macro reg_terms(source, y_column, windows, pair=none, incremental=true) %}
-    {%- if source is none -%}
-        {{ exceptions.raise_compiler_error("reg_terms: argument 'source' (a ref() or source()) is required") }}
-    {%- endif -%}
-    {%- if y_column is not string or not modules.re.match('^[a-z_][a-z0-9_]*$', y_column) -%}
-        {{ exceptions.raise_compiler_error("reg_terms: 'y_column' must be a column name, got " ~ y_column) }}
-    {%- endif -%}
-    {%- if windows is string or windows is not iterable or windows | length == 0 -%}
-        {{ exceptions.raise_compiler_error("reg_terms: 'windows' must be a non-empty list of bar counts, got " ~ windows) }}
-    {%- endif -%}
-    {%- for w in windows -%}
-        {%- if w is not number or w != w | int or w < 3 -%}
-            {{ exceptions.raise_compiler_error("reg_terms: every window must be an integer >= 3 (a parabola needs 3 bars), got " ~ w) }}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- if windows | unique | list | length != windows | length -%}
-        {{ exceptions.raise_compiler_error("reg_terms: 'windows' has duplicates: " ~ windows) }}
-    {%- endif -%}
-    {%- if pair is not none and not modules.re.match('^[a-z]{6}$', pair | string) -%}
-        {{ exceptions.raise_compiler_error("reg_terms: 'pair' must match ^[a-z]{6}$, got " ~ pair) }}
-    {%- endif -%}
-    {%- set where = "pair = '" ~ pair ~ "'" if pair is not none else 'true' -%}
+    {%- set where = _check_series_args('reg_terms', source, 'y_column', y_column, windows, 3, 'a parabola needs 3 bars', pair) -%}
     {{ return(adapter.dispatch('reg_terms', 'bqx_warehouse')(source, y_column, windows | map('int') | list, where, incremental)) }}
 {% endmacro %}
 
