@@ -118,11 +118,22 @@ def corr_inputs() -> dict[str, list[dict]]:
     base = [0.1, 0.2, -0.3, 0.4, None, -0.2, 0.5, 0.1, 0.0, 0.3]
     quote = [0.2, -0.1, 0.3, -0.6, 0.2, 0.5, -0.3, -0.2, 0.4, -0.5]
     n = len(q)
-    terms = [{"ts_utc": _ts(i), "w15_bqx_return": p[i], "w3_quadratic_term": q[i] if i >= 2 else None,
-              "w3_linear_term": lin[i] if i >= 2 else None, "w3_residual": res[i] if i >= 2 else None}
-             for i in range(n)]
-    series = {name: [{"ts_utc": _ts(i), "w15_bqx_return": v[i]} for i in range(n) if name != "base" or i != 4]
-              for name, v in (("pair", p), ("base", base), ("quote", quote))}
+    terms = [
+        {
+            "ts_utc": _ts(i),
+            "w15_bqx_return": p[i],
+            "w3_quadratic_term": q[i] if i >= 2 else None,
+            "w3_linear_term": lin[i] if i >= 2 else None,
+            "w3_residual": res[i] if i >= 2 else None,
+        }
+        for i in range(n)
+    ]
+    series = {
+        name: [
+            {"ts_utc": _ts(i), "w15_bqx_return": v[i]} for i in range(n) if name != "base" or i != 4
+        ]
+        for name, v in (("pair", p), ("base", base), ("quote", quote))
+    }
     return {"terms": terms, **series}
 
 
@@ -131,15 +142,20 @@ def corr_expected() -> list[dict]:
     terms = inputs["terms"]
     w = CORR_TERM_WINDOW
     rows = []
-    returns = {name: {r["ts_utc"]: r["w15_bqx_return"] for r in inputs[name]}
-               for name in ("pair", "base", "quote")}
+    returns = {
+        name: {r["ts_utc"]: r["w15_bqx_return"] for r in inputs[name]}
+        for name in ("pair", "base", "quote")
+    }
     for i, row in enumerate(terms):
         out: dict = {"ts_utc": row["ts_utc"]}
-        window = terms[max(0, i - w + 1): i + 1]
+        window = terms[max(0, i - w + 1) : i + 1]
         full = len(window) == w and all(r["w3_quadratic_term"] is not None for r in window)
         cols = {"quad": "w3_quadratic_term", "lin": "w3_linear_term", "resid": "w3_residual"}
-        for name, (x, y) in {"quad_lin": ("quad", "lin"), "resid_quad": ("resid", "quad"),
-                             "resid_lin": ("resid", "lin")}.items():
+        for name, (x, y) in {
+            "quad_lin": ("quad", "lin"),
+            "resid_quad": ("resid", "quad"),
+            "resid_lin": ("resid", "lin"),
+        }.items():
             cov = corr = None
             if full:
                 xs = np.array([r[cols[x]] for r in window])
@@ -154,10 +170,17 @@ def corr_expected() -> list[dict]:
             other = returns[side]
             corr = rel = None
             if other.get(ts) is not None and mine is not None:
-                joined = [(returns["pair"][t], sign * other[t]) for t in sorted(other)
-                          if t <= ts and other[t] is not None and returns["pair"].get(t) is not None]
+                joined = [
+                    (returns["pair"][t], sign * other[t])
+                    for t in sorted(other)
+                    if t <= ts and other[t] is not None and returns["pair"].get(t) is not None
+                ]
                 last = np.array(joined[-CORR_PAIR_WINDOW:])
-                if len(joined) >= CORR_PAIR_WINDOW and last[:, 0].std() > 0 and last[:, 1].std() > 0:
+                if (
+                    len(joined) >= CORR_PAIR_WINDOW
+                    and last[:, 0].std() > 0
+                    and last[:, 1].std() > 0
+                ):
                     corr = float(np.corrcoef(last[:, 0], last[:, 1])[0, 1])
                 rel = mine - sign * other[ts]
             out[f"corr_{side}_pairs_{CORR_PAIR_WINDOW}min"] = _r(corr)
@@ -282,11 +305,14 @@ def render() -> dict[Path, str]:
         header + "-- Empty typed input: a reg_bqx-like model for the bqx_correlations unit test.\n"
         "select\n    null::timestamptz as ts_utc,\n    null::double precision as w15_bqx_return,\n"
         "    null::double precision as w3_quadratic_term,\n    null::double precision as w3_linear_term,\n"
-        "    null::double precision as w3_residual\nwhere false\n")
+        "    null::double precision as w3_residual\nwhere false\n"
+    )
     for name in ("pair", "base", "quote"):
         files[FOLDER / f"unit_corr_{name}.sql"] = (
-            header + f"-- Empty typed input: the {name} series' w15_bqx_return for the bqx_correlations unit test.\n"
-            "select\n    null::timestamptz as ts_utc,\n    null::double precision as w15_bqx_return\nwhere false\n")
+            header
+            + f"-- Empty typed input: the {name} series' w15_bqx_return for the bqx_correlations unit test.\n"
+            "select\n    null::timestamptz as ts_utc,\n    null::double precision as w15_bqx_return\nwhere false\n"
+        )
     corr_cols = [c for c in corr_expected()[0] if c != "ts_utc"]
     (b_pair, b_sign), (q_pair, q_sign) = CORR_SIGNS["base"], CORR_SIGNS["quote"]
     files[FOLDER / "unit_bqx_correlations.sql"] = _wrapper(
@@ -295,29 +321,46 @@ def render() -> dict[Path, str]:
         f" base_related=[{{'pair': '{b_pair}', 'momentum': ref('unit_corr_base'), 'sign': {b_sign}}}],"
         f" quote_related=[{{'pair': '{q_pair}', 'momentum': ref('unit_corr_quote'), 'sign': {q_sign}}}],"
         f" term_windows=[{CORR_TERM_WINDOW}], pair_windows=[{CORR_PAIR_WINDOW}], incremental=false) }}}}) as t",
-        corr_cols, ["ts_utc"])
-    yml.insert(yml.index("unit_tests:") - 1, "\n".join(
-        [f"  - name: unit_corr_{name}" + "\n" + f'    description: "Empty typed input ({name} series) of the bqx_correlations unit test."'
-         + "\n    columns:\n" + '      - {name: ts_utc, description: "Bar time.", data_tests: [unique]}'
-         + "\n" + '      - {name: w15_bqx_return, description: "BQX return of the series."}'
-         for name in ("pair", "base", "quote")]
-        + ["  - name: unit_corr_terms\n    description: \"Empty typed input (reg_bqx-like terms) of the bqx_correlations unit test.\"\n"
-           "    columns:\n"
-           '      - {name: ts_utc, description: "Bar time.", data_tests: [unique]}\n'
-           '      - {name: w15_bqx_return, description: "BQX return of the pair."}\n'
-           '      - {name: w3_quadratic_term, description: "Quadratic term (W = 3)."}\n'
-           '      - {name: w3_linear_term, description: "Linear term (W = 3)."}\n'
-           '      - {name: w3_residual, description: "Residual (W = 3)."}',
-           "  - name: unit_bqx_correlations\n"
-           f'    description: "Unit-test wrapper of the bqx_correlations macro, floats rounded to {DIGITS} decimals."\n'
-           "    columns:\n"
-           '      - {name: ts_utc, description: "Bar time.", data_tests: [unique, not_null]}\n'
-           + "\n".join(f'      - {{name: {c}, description: "Macro output, rounded."}}' for c in corr_cols)]))
+        corr_cols,
+        ["ts_utc"],
+    )
+    yml.insert(
+        yml.index("unit_tests:") - 1,
+        "\n".join(
+            [
+                f"  - name: unit_corr_{name}"
+                + "\n"
+                + f'    description: "Empty typed input ({name} series) of the bqx_correlations unit test."'
+                + "\n    columns:\n"
+                + '      - {name: ts_utc, description: "Bar time.", data_tests: [unique]}'
+                + "\n"
+                + '      - {name: w15_bqx_return, description: "BQX return of the series."}'
+                for name in ("pair", "base", "quote")
+            ]
+            + [
+                '  - name: unit_corr_terms\n    description: "Empty typed input (reg_bqx-like terms) of the bqx_correlations unit test."\n'
+                "    columns:\n"
+                '      - {name: ts_utc, description: "Bar time.", data_tests: [unique]}\n'
+                '      - {name: w15_bqx_return, description: "BQX return of the pair."}\n'
+                '      - {name: w3_quadratic_term, description: "Quadratic term (W = 3)."}\n'
+                '      - {name: w3_linear_term, description: "Linear term (W = 3)."}\n'
+                '      - {name: w3_residual, description: "Residual (W = 3)."}',
+                "  - name: unit_bqx_correlations\n"
+                f'    description: "Unit-test wrapper of the bqx_correlations macro, floats rounded to {DIGITS} decimals."\n'
+                "    columns:\n"
+                '      - {name: ts_utc, description: "Bar time.", data_tests: [unique, not_null]}\n'
+                + "\n".join(
+                    f'      - {{name: {c}, description: "Macro output, rounded."}}'
+                    for c in corr_cols
+                ),
+            ]
+        ),
+    )
     inputs = corr_inputs()
     yml += [
         "  - name: bqx_correlations_matches_numpy",
         "    description: >",
-        f"      bqx_correlations for eurusd with euraud (base side, +1, one missing bar) and usdjpy",
+        "      bqx_correlations for eurusd with euraud (base side, +1, one missing bar) and usdjpy",
         f"      (quote side, -1): covariances and correlations of the W = {CORR_TERM_WINDOW} terms (np.cov ddof 1,",
         f"      np.corrcoef) and the pair correlations over {CORR_PAIR_WINDOW} rows joined on ts_utc, with",
         "      relative strengths, as numpy computes them; NULL where the contract says.",
@@ -328,7 +371,11 @@ def render() -> dict[Path, str]:
         _yaml_rows(inputs["terms"]),
     ]
     for name in ("pair", "base", "quote"):
-        yml += [f"      - input: ref('unit_corr_{name}')", "        rows:", _yaml_rows(inputs[name])]
+        yml += [
+            f"      - input: ref('unit_corr_{name}')",
+            "        rows:",
+            _yaml_rows(inputs[name]),
+        ]
     yml += ["    expect:", "      rows:", _yaml_rows(corr_expected())]
     files[FOLDER / "_unit_fixtures__models.yml"] = "\n".join(yml) + "\n"
     return files
