@@ -99,7 +99,7 @@ def test_airtable_sync_after_demo_creates_then_updates_stages(demo_db, monkeypat
     from py_tasks import airtable
 
     url, target = demo_db
-    token, base = "patDemoToken1234567.0123456789abcdef0123456789abcdef", "appDemoBase000001"
+    token, base = "fake-demo-token-not-a-secret", "appDemoBase000001"
     server = FakeAirtable(token, base).start()
     try:
         monkeypatch.setenv("AIRTABLE_API_KEY", token)
