@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from . import db
-from .config import all_pairs, dbt_var, parse_pairs, project_dir
+from .config import REG_STATS, all_pairs, dbt_var, parse_pairs, project_dir
 from .errors import BqxError
 
 PG_EPOCH_US = 946_684_800_000_000
@@ -264,19 +264,7 @@ def _copy_in(conn, table: str, ts: np.ndarray, columns: list[np.ndarray]) -> Non
 
 def out_of_database(url: str, pairs: list[str], windows: list[int], y_bqx: str) -> float:
     """(b2): COPY out, numpy cumulative sums for every window, COPY in; both families."""
-    names = [
-        f"w{w}_{s}"
-        for w in windows
-        for s in (
-            "quadratic_term",
-            "linear_term",
-            "constant_term",
-            "prediction",
-            "residual",
-            "r2",
-            "rmse",
-        )
-    ]
+    names = [f"w{w}_{s}" for w in windows for s in REG_STATS]
     ddl = ", ".join(f"{c} double precision" for c in names)
     with db.connect(url, autocommit=True) as conn:
         conn.execute("create schema if not exists bench_b2")

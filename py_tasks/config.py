@@ -19,6 +19,18 @@ from .errors import BqxError
 
 PAIR_RE = re.compile(r"^[a-z]{6}$")
 
+# Column suffixes of the per-pair families (SPEC 2.2, 2.3): wW_<stat> and wW_bqx_<stat>.
+REG_STATS = (
+    "quadratic_term",
+    "linear_term",
+    "constant_term",
+    "prediction",
+    "residual",
+    "r2",
+    "rmse",
+)
+BQX_STATS = ("return", "max", "min", "avg", "stdev", "endpoint")
+
 
 def project_dir() -> Path:
     """The dbt project root: ``BQX_PROJECT_DIR``, else the nearest parent of the

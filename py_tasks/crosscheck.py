@@ -38,7 +38,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from psycopg import sql
 
-from .config import all_pairs, dbt_var, parse_pairs, raw_schema, schema
+from .config import BQX_STATS, REG_STATS, all_pairs, dbt_var, parse_pairs, raw_schema, schema
 from .errors import BqxError
 
 FAMILIES = ("bqx", "reg_rate", "reg_bqx")
@@ -68,9 +68,6 @@ RMSE_REL_TOL = 1e-6  # rmse: 1e-9 * s + 1e-6 * rmse
 # equally valid evaluation order (100 * close / baseline) differs by an ulp or two.
 INDEX_REL_TOL = 1e-12
 
-BQX_STATS = ("return", "max", "min", "avg", "stdev", "endpoint")
-REG_STATS = ("quadratic_term", "linear_term", "constant_term", "prediction", "residual", "r2",
-             "rmse")
 PG_EPOCH_US = 946_684_800 * 1_000_000  # 2000-01-01 in Unix microseconds
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CHUNK = 4096  # rows per vectorised block (bounds memory at 4096 x 630 floats)

@@ -37,7 +37,16 @@ from typing import Any
 from psycopg import sql
 
 from . import db
-from .config import dbt_var, dbt_vars, parse_pairs, project_dir, raw_schema, schema
+from .config import (
+    BQX_STATS,
+    REG_STATS,
+    dbt_var,
+    dbt_vars,
+    parse_pairs,
+    project_dir,
+    raw_schema,
+    schema,
+)
 from .errors import BqxError
 
 FORMATS = ("html", "md")
@@ -50,16 +59,6 @@ PLOT_FILES = {
     "coverage": "coverage_heatmap.png",
     "r2": "r2_histogram.png",
 }
-REG_COLUMNS = (
-    "quadratic_term",
-    "linear_term",
-    "constant_term",
-    "prediction",
-    "residual",
-    "r2",
-    "rmse",
-)
-BQX_COLUMNS = ("return", "max", "min", "avg", "stdev", "endpoint")
 COV_COLUMNS = ("cov_quad_lin_bqx", "cov_resid_quad_bqx", "cov_resid_lin_bqx")
 
 
@@ -113,21 +112,21 @@ def families() -> list[Family]:
             "bqx",
             _windows("bqx_windows"),
             lambda w: w,
-            lambda w: tuple(f"w{w}_bqx_{c}" for c in BQX_COLUMNS),
+            lambda w: tuple(f"w{w}_bqx_{c}" for c in BQX_STATS),
             "W bars",
         ),
         Family(
             "reg_rate",
             reg,
             lambda w: w - 1,
-            lambda w: tuple(f"w{w}_{c}" for c in REG_COLUMNS),
+            lambda w: tuple(f"w{w}_{c}" for c in REG_STATS),
             "W - 1 bars",
         ),
         Family(
             "reg_bqx",
             reg,
             lambda w: s + w - 1,
-            lambda w: tuple(f"w{w}_{c}" for c in REG_COLUMNS),
+            lambda w: tuple(f"w{w}_{c}" for c in REG_STATS),
             f"{s} + W - 1 bars",
         ),
         Family(

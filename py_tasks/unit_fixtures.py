@@ -16,20 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import BQX_STATS, REG_STATS
+
 DIGITS = 9
 FOLDER = Path("models") / "unit_fixtures"
 REG_WINDOWS = (3, 5, 6, 9)  # base 1: 2 = 1+1, 3 = 2+1, 5 = 3+2, 6 = 3+3, 9 = 6+3
 BQX_WINDOWS = (2, 3, 4)
-REG_STATS = (
-    "quadratic_term",
-    "linear_term",
-    "constant_term",
-    "prediction",
-    "residual",
-    "r2",
-    "rmse",
-)
-BQX_STATS = ("return", "max", "min", "avg", "stdev", "endpoint")
 T0 = datetime(2024, 7, 1, tzinfo=timezone.utc)
 
 
