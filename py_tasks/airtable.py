@@ -38,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from .config import project_dir
+from .dbtcmd import first_line
 from .errors import BqxError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -386,16 +387,6 @@ class StageRecord:
         }
 
 
-def _first_line(message: str) -> str:
-    """The first line of a dbt message; for dbt's generic header ("Database Error in
-    model x (path)") the line after it too, since that one says what went wrong."""
-    lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    text = lines[0]
-    if len(lines) > 1 and re.match(r"^\w+ Error in \w+ ", text):
-        text = f"{text}: {lines[1]}"
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _hours(nodes: Sequence[NodeResult]) -> float | None:
@@ -495,7 +486,7 @@ def _stage_record(
         lines.append(f"tests on these models: {ok} passed, {nf} failed, {ns} skipped{where}")
     for n in failed[:MAX_LISTED_NODES]:
         what = "failed" if n.status == "fail" else n.status
-        lines.append(f"{what}: {n.name}: {_first_line(n.message) or 'no message'}")
+        lines.append(f"{what}: {n.name}: {first_line(n.message) or 'no message'}")
     if len(failed) > MAX_LISTED_NODES:
         lines.append(f"... and {len(failed) - MAX_LISTED_NODES} more failed")
     if skipped:

@@ -40,7 +40,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from psycopg import sql
 
 from .config import all_pairs, pair_rows, schema
+from .crosscheck import _jsonable, _to_datetime
 from .errors import BqxError
 
 FAMILY = "correlation_bqx"
@@ -67,7 +68,6 @@ PRODUCTS = (
 )
 TERMS = ("quadratic_term", "linear_term", "residual")
 SIDES = ("base", "quote")
-_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CHUNK = 2048  # windows per vectorised batch (bounds memory at 2048 x 630 floats)
 
 
@@ -194,18 +194,8 @@ class _Result:
         }
 
 
-def _jsonable(value: float | None) -> float | str | None:
-    if value is None:
-        return None
-    return "inf" if math.isinf(value) else float(value)
-
-
 def _ratio_value(value: float | str | None) -> float:
     return math.inf if value == "inf" else float(value or 0.0)
-
-
-def _to_datetime(us: int) -> datetime:
-    return _UNIX_EPOCH + timedelta(microseconds=int(us))
 
 
 # ----------------------------------------------------------------------------- numpy

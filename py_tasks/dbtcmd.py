@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Sequence
 
 from . import db
@@ -50,6 +51,18 @@ def exit_code(result) -> int:
     if result.success:
         return 0
     return 2 if result.exception is not None else 1
+
+
+def first_line(message: str | None, limit: int = 300) -> str:
+    """The first non-empty line of a dbt message; for dbt's generic header ("Database
+    Error in model x (path)") the line after it too, since that one says what failed."""
+    lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    text = lines[0]
+    if len(lines) > 1 and re.match(r"^\w+ Error in \w+ ", text):
+        text = f"{text}: {lines[1]}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -47,6 +47,7 @@ from .config import (
     raw_schema,
     schema,
 )
+from .dbtcmd import first_line
 from .errors import BqxError
 
 FORMATS = ("html", "md")
@@ -370,16 +371,6 @@ def default_run_results() -> Path:
     return default_run_results_path()
 
 
-def first_line(message: str | None, limit: int = 300) -> str:
-    """The first non-empty line of a dbt message; for dbt's generic header ("Database
-    Error in model x (path)") the line after it too, since that one says what failed."""
-    lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    text = lines[0]
-    if len(lines) > 1 and re.match(r"^\w+ Error in \w+ ", text):
-        text = f"{text}: {lines[1]}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_run_results(path: str | Path | None = None) -> DbtResults:

@@ -21,6 +21,7 @@ import requests
 from fake_airtable import STAGES_SCHEMA, FakeAirtable
 
 from py_tasks import airtable, cli, config
+from py_tasks.dbtcmd import first_line
 from py_tasks.errors import BqxError
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -400,11 +401,11 @@ def test_missing_artifacts(tmp_path: Path) -> None:
 
 
 def test_first_line_of_messages() -> None:
-    assert airtable._first_line("Got 3 results\nmore") == "Got 3 results"
-    assert airtable._first_line("Compilation Error in model x (m/x.sql)\n  bad ref\n") == (
+    assert first_line("Got 3 results\nmore") == "Got 3 results"
+    assert first_line("Compilation Error in model x (m/x.sql)\n  bad ref\n") == (
         "Compilation Error in model x (m/x.sql): bad ref"
     )
-    assert airtable._first_line("") == ""
+    assert first_line("") == ""
 
 
 # --- sync against the fake -----------------------------------------------------------
