@@ -254,6 +254,11 @@ def _breach_message(family: str, col: ColumnResult) -> str:
             f"(ratio {_fmt_ratio(col.max_ratio)}); {col.breaches} breach(es) in this column")
 
 
+def _from_json(value: float | str | None) -> float | None:
+    """The inverse of ``_jsonable``: "inf"/"nan" strings back to floats."""
+    return None if value is None else float(value)
+
+
 def _jsonable(value: float | None) -> float | str | None:
     if value is None:
         return None
@@ -843,15 +848,14 @@ def _correlation_result(conn: Any, pairs: list[str], sample: int, seed: int, tai
                           problems=list(data.get("problems", [])))
     for name, col in data.get("columns", {}).items():
         worst = col.get("worst") or {}
-        ratio = col.get("max_ratio") or 0.0
         result.columns[name] = ColumnResult(
             column=name, checked=int(col.get("checked", 0)), breaches=int(col.get("breaches", 0)),
             null_mismatches=int(col.get("null_mismatches", 0)),
-            max_ratio=math.inf if ratio == "inf" else float(ratio),
-            max_error=col.get("max_error"), tolerance=col.get("tolerance"),
+            max_ratio=_from_json(col.get("max_ratio")) or 0.0,
+            max_error=_from_json(col.get("max_error")), tolerance=_from_json(col.get("tolerance")),
             pair=worst.get("pair"),
             ts_utc=datetime.fromisoformat(worst["ts_utc"]) if worst.get("ts_utc") else None,
-            expected=worst.get("expected"), got=worst.get("got"),
+            expected=_from_json(worst.get("expected")), got=_from_json(worst.get("got")),
         )
     return result
 
