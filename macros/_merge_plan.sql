@@ -14,9 +14,12 @@
     With `chained=true`, a merge may also take its newer block from an earlier merge of
     the same level (listed before it), because only the older block is read through
     lag(): for 60, 90, 150, 240, 390, 630 this needs 4 window passes instead of 7.
+    `max_chain` (with `chained`) bounds how many merges of one level may feed each
+    other in a row: with 1, a newer block made in the same level was itself made from
+    earlier levels only, so a caller can write it inline instead of materialising it.
 -#}
-{% macro _merge_plan(base, windows, chained=false) %}
-    {%- set ns = namespace(avail={base: 0}, merges=[], chained=chained) -%}
+{% macro _merge_plan(base, windows, chained=false, max_chain=none) %}
+    {%- set ns = namespace(avail={base: 0}, chain={base: 0}, merges=[], chained=chained, max_chain=max_chain) -%}
     {%- for w in windows | sort -%}
         {%- do _merge_plan_make(ns, base, w) -%}
     {%- endfor -%}
@@ -52,6 +55,7 @@
         {%- set b = length - a -%}
         {%- set lvl = _merge_level(ns, a, b) -%}
         {%- do ns.avail.update({length: lvl}) -%}
+        {%- do ns.chain.update({length: ns.chain[b] + 1 if lvl == ns.avail[b] else 0}) -%}
         {%- do ns.merges.append([length, a, b, lvl]) -%}
     {%- endif -%}
 {% endmacro %}
@@ -59,7 +63,11 @@
 {#- The level of the merge of older block a (read through lag) and newer block b. -#}
 {% macro _merge_level(ns, a, b) %}
     {%- if ns.chained -%}
-        {{- return([ns.avail[a] + 1, ns.avail[b]] | max) -}}
+        {%- set lvl = [ns.avail[a] + 1, ns.avail[b]] | max -%}
+        {%- if ns.max_chain is not none and lvl == ns.avail[b] and ns.chain[b] + 1 > ns.max_chain -%}
+            {%- set lvl = lvl + 1 -%}
+        {%- endif -%}
+        {{- return(lvl) -}}
     {%- else -%}
         {{- return([ns.avail[a], ns.avail[b]] | max + 1) -}}
     {%- endif -%}

@@ -13,7 +13,8 @@
 
 {% macro default__bqx_momentum(source, price_column, windows, where, incremental) %}
 {%- set base = _merge_base(windows) -%}
-{%- set levels = _merge_plan(base, windows, chained=true) -%}
+{#- one window pass per level; a merge may take its newer block from the same pass -#}
+{%- set levels = _merge_plan(base, windows, chained=true, max_chain=1) -%}
 {%- set window_max = windows | max -%}
 {%- set inc = _incremental_window(source, where, window_max, price_column) if incremental else namespace(lower=none, after=none) -%}
 
@@ -68,50 +69,22 @@ blocks_0 as (
         {#- greatest/least ignore NULLs: keep the block NULL until all its bars exist #}
         q_{{ base - 1 }} is not null as full_{{ base }}
     from base_lags
+    {#- evaluated once: the lag()s of the next pass read these columns #}
+    order by ts_utc
+    offset 0
 
 ){%- for level in levels %},
 {%- set lvl = loop.index %}
 {%- set carried = _merge_carried(levels, lvl, windows, base) %}
+{%- set stats = ['r', 'dm', 'c', 'mx', 'mn', 'full'] %}
+{%- set in_pass = [] %}
+{%- set chained = [] %}
+{%- for m in level %}{% do (chained if m[2] in in_pass else in_pass).append(m[0]) %}{% endfor %}
 
-lags_{{ lvl }} as (
+pass_{{ lvl }} as (
 
-    select
-        *
-        {%- for m in level %}
-        {%- for stat in ['r', 'dm', 'c', 'mx', 'mn', 'full'] %},
-        lag({{ stat }}_{{ m[1] }}, {{ m[2] }}) over bars as old_{{ m[0] }}_{{ stat }}
-        {%- endfor %}
-        {%- endfor %}
-    from blocks_{{ lvl - 1 }}
-    window bars as (order by ts_utc)
-
-),
-
-{%- for m in level %}
-{%- set na = m[1] %}{% set nb = m[2] %}{% set n = m[0] %}
-{#- delta = mean(newer) - mean(older), from exact differences of nearby bars #}
-{%- set d = '((r_' ~ nb ~ ' - old_' ~ n ~ '_r) + (dm_' ~ nb ~ ' - old_' ~ n ~ '_dm))' %}
-
-merged_{{ n }} as (
-
-    -- block of {{ n }} bars = the {{ na }} bars ending {{ nb }} bars ago, then the last {{ nb }}
-    select
-        *,
-        r_{{ nb }} as r_{{ n }},
-        dm_{{ nb }} - {{ d }} * {{ na / n }} as dm_{{ n }},
-        old_{{ n }}_c + c_{{ nb }} + {{ d }} * {{ d }} * {{ na * nb / n }} as c_{{ n }},
-        greatest(old_{{ n }}_mx, mx_{{ nb }}) as mx_{{ n }},
-        least(old_{{ n }}_mn, mn_{{ nb }}) as mn_{{ n }},
-        old_{{ n }}_full and full_{{ nb }} as full_{{ n }}
-    from {{ 'lags_' ~ lvl if loop.first else 'merged_' ~ loop.previtem[0] }}
-    {#- evaluated once: a later merge of this level reads these columns several times #}
-    offset 0
-
-),
-{%- endfor %}
-
-blocks_{{ lvl }} as (
-
+    -- one window pass: the lag()s of the older blocks and the merges whose newer block
+    -- is already a column, in one WindowAgg node (identical lag() calls run once)
     select
         ts_utc,
         p
@@ -121,10 +94,47 @@ blocks_{{ lvl }} as (
         {%- for length in carried %},
         r_{{ length }}, dm_{{ length }}, c_{{ length }}, mx_{{ length }}, mn_{{ length }}, full_{{ length }}
         {%- endfor %}
-        {%- for m in level %},
-        r_{{ m[0] }}, dm_{{ m[0] }}, c_{{ m[0] }}, mx_{{ m[0] }}, mn_{{ m[0] }}, full_{{ m[0] }}
+        {%- for m in level %}
+        {%- set old = {} %}
+        {%- for stat in stats %}
+        {%- do old.update({stat: 'lag(' ~ stat ~ '_' ~ m[1] ~ ', ' ~ m[2] ~ ') over bars'}) %}
         {%- endfor %}
-    from merged_{{ level[-1][0] }}
+        {%- if m[0] in chained %}
+        {%- for stat in stats %},
+        {{ old[stat] }} as old_{{ m[0] }}_{{ stat }}
+        {%- endfor %}
+        {%- else %},
+        {{ _bqx_merge(m, old) }}
+        {%- endif %}
+        {%- endfor %}
+    from blocks_{{ lvl - 1 }}
+    window bars as (order by ts_utc)
+
+),
+
+blocks_{{ lvl }} as (
+
+    select
+        ts_utc,
+        p
+        {%- for w in windows %},
+        p_back_{{ w }}
+        {%- endfor %}
+        {%- for length in carried + in_pass %},
+        r_{{ length }}, dm_{{ length }}, c_{{ length }}, mx_{{ length }}, mn_{{ length }}, full_{{ length }}
+        {%- endfor %}
+        {%- for m in level if m[0] in chained %}
+        {%- set old = {} %}
+        {%- for stat in stats %}{% do old.update({stat: 'old_' ~ m[0] ~ '_' ~ stat}) %}{% endfor %},
+        {{ _bqx_merge(m, old) }}
+        {%- endfor %}
+    from pass_{{ lvl }}
+    {%- if chained %}
+    {#- merges whose newer block was made in this pass; evaluated once (the next pass's
+        lag()s read these columns), in order (no re-sort) #}
+    order by ts_utc
+    offset 0
+    {%- endif %}
 
 )
 {%- endfor %},
@@ -151,3 +161,19 @@ final as (
 
 select * from final
 {% endmacro %}
+
+
+{#- The merge of block m = [n, a, b] (the a bars ending b bars ago, then the last b):
+    `old` holds SQL for the older block's statistics; the newer block's are columns.
+    delta = mean(newer) - mean(older), from exact differences of nearby bars. -#}
+{% macro _bqx_merge(m, old) %}
+    {%- set n = m[0] %}{% set na = m[1] %}{% set nb = m[2] -%}
+    {%- set d = '((r_' ~ nb ~ ' - ' ~ old.r ~ ') + (dm_' ~ nb ~ ' - ' ~ old.dm ~ '))' -%}
+    -- block of {{ n }} bars = the {{ na }} bars ending {{ nb }} bars ago, then the last {{ nb }}
+        r_{{ nb }} as r_{{ n }},
+        dm_{{ nb }} - {{ d }} * {{ na / n }} as dm_{{ n }},
+        {{ old.c }} + c_{{ nb }} + {{ d }} * {{ d }} * {{ na * nb / n }} as c_{{ n }},
+        greatest({{ old.mx }}, mx_{{ nb }}) as mx_{{ n }},
+        least({{ old.mn }}, mn_{{ nb }}) as mn_{{ n }},
+        {{ old.full }} and full_{{ nb }} as full_{{ n }}
+{%- endmacro %}

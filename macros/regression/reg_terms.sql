@@ -13,10 +13,13 @@
 
 {% macro default__reg_terms(source, y_column, windows, where, incremental) %}
 {%- set base = _merge_base(windows) -%}
-{%- set levels = _merge_plan(base, windows, chained=true) -%}
+{#- one window pass per level; a merge may take its newer block from the same pass -#}
+{%- set levels = _merge_plan(base, windows, chained=true, max_chain=1) -%}
 {%- set window_max = windows | max -%}
 {%- set inc = _incremental_window(source, where, window_max - 1, y_column) if incremental else namespace(lower=none, after=none) -%}
 {%- set half = (base - 1) / 2 -%}
+{%- set mid = base // 2 -%}
+{%- set pairs = range(0, base // 2) | list -%}
 
 with source_rows as (
 
@@ -31,131 +34,132 @@ with source_rows as (
 
 ),
 
-base_lags as (
+base_pairs as (
 
+    -- the base block's bars y_j = y[t - j], paired around its middle bar y_mid:
+    -- d_j = y_j - y_(n-1-j) and e_j = y_j + y_(n-1-j) - 2 y_mid, exact zeros on flat bars
     select
         ts_utc,
         y,
-        y as y_0
-        {%- for j in range(1, base) %},
-        lag(y, {{ j }}) over bars as y_{{ j }}
+        lag(y, {{ mid }}) over bars as y_mid
+        {%- for j in pairs %}
+        {%- set yj = 'y' if j == 0 else 'lag(y, ' ~ j ~ ') over bars' %}
+        {%- set yk = 'lag(y, ' ~ (base - 1 - j) ~ ') over bars' %},
+        {{ yj }} - {{ yk }} as d_{{ j }},
+        {{ yj }} + {{ yk }} - 2 * lag(y, {{ mid }}) over bars as e_{{ j }}
         {%- endfor %}
     from source_rows
     window bars as (order by ts_utc)
 
 ),
 
-base_deviations as (
-
-    -- deviations from the oldest bar of the base block: exact zeros on flat bars
-    select
-        ts_utc,
-        y,
-        y_{{ base - 1 }} as y_ref
-        {%- for j in range(0, base - 1) %},
-        y_{{ j }} - y_{{ base - 1 }} as dy_{{ j }}
-        {%- endfor %}
-    from base_lags
-    offset 0
-
-),
-
 {#- base block stats: mean m, S1 = sum u (y - m), S2 = sum p2(u) (y - m), C = sum (y - m)^2,
-    with u = x - (n - 1) / 2 and p2(u) = u^2 - (n^2 - 1) / 12 (u and p2 sum to zero) #}
+    with u = x - (n - 1) / 2 and p2(u) = u^2 - (n^2 - 1) / 12 (u and p2 sum to zero; u is
+    odd and p2 even around the middle, so S1 takes the d_j and S2 the e_j) #}
 blocks_0 as (
 
     select
         ts_utc,
         y,
-        {%- if base == 1 %}
-        y as m_{{ base }},
-        0::double precision as s1_{{ base }},
-        0::double precision as s2_{{ base }},
-        0::double precision as c_{{ base }}
+        {%- if pairs %}
+        y_mid + ({% for j in pairs %}e_{{ j }}{{ ' + ' if not loop.last }}{% endfor %}) / {{ base }}.0 as m_{{ base }},
+        {% for j in pairs %}{{ half - j }} * d_{{ j }}{{ ' + ' if not loop.last }}{% endfor %} as s1_{{ base }},
+        {% for j in pairs %}{{ (half - j) ** 2 - (base ** 2 - 1) / 12 }} * e_{{ j }}{{ ' + ' if not loop.last }}{% endfor %} as s2_{{ base }},
+        ({% for j in pairs %}e_{{ j }} * e_{{ j }} + d_{{ j }} * d_{{ j }}{{ ' + ' if not loop.last }}{% endfor %}) / 2
+        - ({% for j in pairs %}e_{{ j }}{{ ' + ' if not loop.last }}{% endfor %}) ^ 2 / {{ base }}.0 as c_{{ base }}
         {%- else %}
-        y_ref + ({% for j in range(0, base - 1) %}dy_{{ j }}{{ ' + ' if not loop.last }}{% endfor %}) / {{ base }}.0 as m_{{ base }},
-        {% for j in range(0, base - 1) %}{{ half - j }} * dy_{{ j }}{{ ' + ' if not loop.last }}{% endfor %} as s1_{{ base }},
-        {% for j in range(0, base - 1) %}{{ (half - j) ** 2 - (base ** 2 - 1) / 12 }} * dy_{{ j }}{{ ' + ' if not loop.last }}{% endfor %} as s2_{{ base }},
-        ({% for j in range(0, base - 1) %}dy_{{ j }} * dy_{{ j }}{{ ' + ' if not loop.last }}{% endfor %})
-        - ({% for j in range(0, base - 1) %}dy_{{ j }}{{ ' + ' if not loop.last }}{% endfor %}) ^ 2 / {{ base }}.0 as c_{{ base }}
+        y as m_1,
+        0::double precision as s1_1,
+        0::double precision as s2_1,
+        0::double precision as c_1
         {%- endif %}
-    from base_deviations
+    from base_pairs
+    {#- evaluated once: the lag()s of the next pass read these columns #}
+    order by ts_utc
+    offset 0
 
 ){%- for level in levels %},
 {%- set lvl = loop.index %}
-{%- set made = [] %}
-{%- for m in level %}{% do made.append(m[0]) %}{% endfor %}
 {%- set carried = _merge_carried(levels, lvl, windows, base) %}
+{%- set in_pass = [] %}
+{%- set chained = [] %}
+{%- for m in level %}{% do (chained if m[2] in in_pass else in_pass).append(m[0]) %}{% endfor %}
 
-lags_{{ lvl }} as (
+pass_{{ lvl }} as (
 
-    select
-        *
-        {%- for m in level %}
-        {%- for stat in ['m', 's1', 's2', 'c'] %},
-        lag({{ stat }}_{{ m[1] }}, {{ m[2] }}) over bars as old_{{ m[0] }}_{{ stat }}
-        {%- endfor %}
-        {%- endfor %}
-    from blocks_{{ lvl - 1 }}
-    window bars as (order by ts_utc)
-
-),
-
-{%- for m in level %}
-{%- set na = m[1] %}{% set nb = m[2] %}{% set n = m[0] %}
-{%- set d = '(m_' ~ nb ~ ' - old_' ~ n ~ '_m)' %}
-
-merged_{{ n }} as (
-
-    -- block of {{ n }} bars = the {{ na }} bars ending {{ nb }} bars ago, then the last {{ nb }}
-    select
-        *,
-        old_{{ n }}_m + {{ d }} * {{ nb / n }} as m_{{ n }},
-        old_{{ n }}_s1 + s1_{{ nb }} + {{ d }} * {{ na * nb / 2 }} as s1_{{ n }},
-        old_{{ n }}_s2 + s2_{{ nb }} - {{ nb }} * old_{{ n }}_s1 + {{ na }} * s1_{{ nb }}
-            + {{ d }} * {{ na * nb * (na - nb) / 6 }} as s2_{{ n }},
-        old_{{ n }}_c + c_{{ nb }} + {{ d }} * {{ d }} * {{ na * nb / n }} as c_{{ n }}
-    from {{ 'lags_' ~ lvl if loop.first else 'merged_' ~ loop.previtem[0] }}
-    {#- evaluated once: a later merge of this level reads these columns several times #}
-    offset 0
-
-),
-{%- endfor %}
-
-blocks_{{ lvl }} as (
-
+    -- one window pass: the lag()s of the older blocks and the merges whose newer block
+    -- is already a column, in one WindowAgg node (identical lag() calls run once)
     select
         ts_utc,
         y
         {%- for length in carried %},
         m_{{ length }}, s1_{{ length }}, s2_{{ length }}, c_{{ length }}
         {%- endfor %}
-        {%- for m in level %},
-        m_{{ m[0] }}, s1_{{ m[0] }}, s2_{{ m[0] }}, c_{{ m[0] }}
+        {%- for m in level %}
+        {%- set old = {} %}
+        {%- for stat in ['m', 's1', 's2', 'c'] %}
+        {%- do old.update({stat: 'lag(' ~ stat ~ '_' ~ m[1] ~ ', ' ~ m[2] ~ ') over bars'}) %}
         {%- endfor %}
-    from merged_{{ level[-1][0] }}
+        {%- if m[0] in chained %}
+        {%- for stat in ['m', 's1', 's2', 'c'] %},
+        {{ old[stat] }} as old_{{ m[0] }}_{{ stat }}
+        {%- endfor %}
+        {%- else %},
+        {{ _reg_merge(m, old) }}
+        {%- endif %}
+        {%- endfor %}
+    from blocks_{{ lvl - 1 }}
+    window bars as (order by ts_utc)
+
+),
+
+blocks_{{ lvl }} as (
+
+    select
+        ts_utc,
+        y
+        {%- for length in carried + in_pass %},
+        m_{{ length }}, s1_{{ length }}, s2_{{ length }}, c_{{ length }}
+        {%- endfor %}
+        {%- for m in level if m[0] in chained %},
+        {{ _reg_merge(m, {'m': 'old_' ~ m[0] ~ '_m', 's1': 'old_' ~ m[0] ~ '_s1', 's2': 'old_' ~ m[0] ~ '_s2', 'c': 'old_' ~ m[0] ~ '_c'}) }}
+        {%- endfor %}
+    from pass_{{ lvl }}
+    {%- if chained %}
+    {#- merges whose newer block was made in this pass; evaluated once (the next pass's
+        lag()s read these columns), in order (no re-sort) #}
+    order by ts_utc
+    offset 0
+    {%- endif %}
 
 )
 {%- endfor %},
 
 coefficients as (
 
-    -- c1 and c2: coefficients on the orthogonal polynomials u and p2(u)
+    -- c1 and c2: coefficients on the orthogonal polynomials u and p2(u); the fit at
+    -- bar t is m + h c1 + k c2 (h = (W - 1) / 2, k = p2 at the newest bar), and
+    -- ssr = c1 S1 + c2 S2 is the regression's sum of squares
     select
         ts_utc,
         y
-        {%- for w in windows %},
+        {%- for w in windows %}
+        {%- set c1 = '(s1_' ~ w ~ ' / ' ~ (w * (w * w - 1) / 12) ~ ')' %}
+        {%- set c2 = '(s2_' ~ w ~ ' / ' ~ (w * (w * w - 1) * (w * w - 4) / 180) ~ ')' %},
         m_{{ w }},
-        s1_{{ w }},
-        s2_{{ w }},
         c_{{ w }},
-        s1_{{ w }} / {{ w * (w * w - 1) / 12 }} as c1_{{ w }},
-        s2_{{ w }} / {{ w * (w * w - 1) * (w * w - 4) / 180 }} as c2_{{ w }}
+        {{ c1 }} as c1_{{ w }},
+        {{ c2 }} as c2_{{ w }},
+        {{ (w - 1) / 2 }} * {{ c1 }} as hc1_{{ w }},
+        {{ (w - 1) * (w - 2) / 6 }} * {{ c2 }} as kc2_{{ w }},
+        {{ c1 }} * s1_{{ w }} + {{ c2 }} * s2_{{ w }} as ssr_{{ w }}
         {%- endfor %}
     from blocks_{{ levels | length }}
     {%- if inc.after is not none %}
     where ts_utc > {{ inc.after }}
     {%- endif %}
+    {#- evaluated once: the outputs read these columns several times #}
+    order by ts_utc
     offset 0
 
 ),
@@ -165,20 +169,18 @@ final as (
     select
         ts_utc,
         y as {{ y_column }}
-        {%- for w in windows %}
-        {%- set h = (w - 1) / 2 %}{% set k = (w - 1) * (w - 2) / 6 %},
+        {%- for w in windows %},
         c2_{{ w }} * {{ (w - 1) ** 2 }} as w{{ w }}_quadratic_term,
         (c1_{{ w }} - {{ w - 1 }} * c2_{{ w }}) * {{ w - 1 }} as w{{ w }}_linear_term,
-        m_{{ w }} - {{ h }} * c1_{{ w }} + {{ k }} * c2_{{ w }} as w{{ w }}_constant_term,
-        m_{{ w }} + {{ h }} * c1_{{ w }} + {{ k }} * c2_{{ w }} as w{{ w }}_prediction,
-        (y - m_{{ w }}) - {{ h }} * c1_{{ w }} - {{ k }} * c2_{{ w }} as w{{ w }}_residual,
+        m_{{ w }} - hc1_{{ w }} + kc2_{{ w }} as w{{ w }}_constant_term,
+        m_{{ w }} + hc1_{{ w }} + kc2_{{ w }} as w{{ w }}_prediction,
+        (y - m_{{ w }}) - hc1_{{ w }} - kc2_{{ w }} as w{{ w }}_residual,
         case
-            when c_{{ w }} > 0 then least((c1_{{ w }} * s1_{{ w }} + c2_{{ w }} * s2_{{ w }}) / c_{{ w }}, 1.0)
+            when c_{{ w }} > 0 then least(ssr_{{ w }} / c_{{ w }}, 1.0)
             when c_{{ w }} = 0 then 0.0
         end as w{{ w }}_r2,
         case
-            when c_{{ w }} is not null
-                then sqrt(greatest(c_{{ w }} - c1_{{ w }} * s1_{{ w }} - c2_{{ w }} * s2_{{ w }}, 0.0) / {{ w }})
+            when c_{{ w }} is not null then sqrt(greatest(c_{{ w }} - ssr_{{ w }}, 0.0) / {{ w }})
         end as w{{ w }}_rmse
         {%- endfor %}
     from coefficients
@@ -187,3 +189,17 @@ final as (
 
 select * from final
 {% endmacro %}
+
+
+{#- The merge of block m = [n, a, b] (the a bars ending b bars ago, then the last b):
+    `old` holds SQL for the older block's m, s1, s2, c; the newer block's are columns. -#}
+{% macro _reg_merge(m, old) %}
+    {%- set n = m[0] %}{% set na = m[1] %}{% set nb = m[2] -%}
+    {%- set d = '(m_' ~ nb ~ ' - ' ~ old.m ~ ')' -%}
+    -- block of {{ n }} bars = the {{ na }} bars ending {{ nb }} bars ago, then the last {{ nb }}
+        {{ old.m }} + {{ d }} * {{ nb / n }} as m_{{ n }},
+        {{ old.s1 }} + s1_{{ nb }} + {{ d }} * {{ na * nb / 2 }} as s1_{{ n }},
+        {{ old.s2 }} + s2_{{ nb }} - {{ nb }} * {{ old.s1 }} + {{ na }} * s1_{{ nb }}
+        {%- if na != nb %} + {{ d }} * {{ na * nb * (na - nb) / 6 }}{% endif %} as s2_{{ n }},
+        {{ old.c }} + c_{{ nb }} + {{ d }} * {{ d }} * {{ na * nb / n }} as c_{{ n }}
+{%- endmacro %}

@@ -1,0 +1,34 @@
+"""`bqx bench` end to end on a small data set: every figure is produced and printed.
+
+Only that the benchmark runs and reports; its timings are figures for docs/benchmarks.md,
+never asserted here (shared, noisy machines).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from py_tasks.cli import main
+
+
+def test_bench_prints_every_figure_and_drops_its_database(
+    bqx_env: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--days", "1", "--pairs", "eurusd,usdjpy", "--repeat", "1"]
+    assert main([*argv, "--polyfit-rows", "20", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    for label in ("(a) ", "(a')", "(b1)", "(b2)", "(c) ", "(d) ", "(e) ", "a/c =", "b1/a =", "W630/W60 ="):
+        assert label in text, label
+    assert "(f), (g) skipped" in text  # correlation_bqx needs all 28 pairs
+    figures = json.loads(out.read_text())
+    assert figures["pairs"] == 2 and figures["rows"] > 0
+    for key in ("a_build_s", "a_rebuild_s", "b1_scaled_s", "b2_s", "c_floor_s", "d_w60_s", "d_w630_s"):
+        assert figures[key] > 0, key
+    with psycopg.connect(bqx_env) as conn:
+        left = conn.execute("select count(*) from pg_database where datname like 'bqx_bench_%'").fetchone()
+    assert left == (0,)
