@@ -4,9 +4,10 @@
     Every window of `windows` bars is built from a base block of `base` bars by
     two-way merges: a block of L = a + b bars ending at t is the block of a bars
     ending at t - b merged with the block of b bars ending at t. Each merge reads
-    the older block with one lag() per statistic, so a whole plan costs O(rows),
-    independent of the window lengths, and every statistic only ever sees the rows
-    of its own block (no running sum over the history).
+    the older block with one lag() per statistic, so a whole plan costs O(rows) per
+    merge, with a number of merges that grows with log2 of the window lengths (not
+    with the lengths), and every statistic only ever sees the rows of its own block
+    (no running sum over the history).
 
     Returns a list of levels; each level is a list of [L, a, b, level] merges. Each
     level costs one window pass (the lag()s of its older blocks) and a projection.

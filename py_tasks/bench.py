@@ -339,7 +339,13 @@ def run_bench(
 
     windows = [int(w) for w in dbt_var("reg_windows")]
     y_bqx = str(dbt_var("reg_bqx_source_column"))
-    results: dict = {"days": days, "pairs": len(pairs), "threads": _threads(), "repeat": repeat}
+    results: dict = {
+        "days": None if files else days,
+        "data": f"{len(files)} bar file(s)" if files else f"{days} day{'s' if days != 1 else ''} of synthetic bars",
+        "pairs": len(pairs),
+        "threads": _threads(),
+        "repeat": repeat,
+    }
     target = tempfile.mkdtemp(prefix="bqx-bench-target-")
     os.environ["DBT_TARGET_PATH"] = target
     os.environ["DBT_LOG_PATH"] = target
@@ -441,7 +447,7 @@ def print_results(r: dict) -> None:
     us = 1e6 / rows
     d_min, d_max = r[f"d_w{r['w_min']}_s"], r[f"d_w{r['w_max']}_s"]
     lines = [
-        f"bqx bench: {r['pairs']} pairs, {r['days']} days, {rows:,} rows of reg_rate + reg_bqx, "
+        f"bqx bench: {r['pairs']} pairs, {r.get('data', str(r['days']) + ' days')}, {rows:,} rows of reg_rate + reg_bqx, "
         f"{r['threads']} threads, best of {r.get('repeat', 1)} runs for (a), (a'), (c), (d)",
         f"  (a)  dbt run reg_rate + reg_bqx          {a:8.2f} s  {a * us:7.2f} µs/row   (new tables)",
         f"  (a') the same, over existing tables      {r['a_rebuild_s']:8.2f} s  "

@@ -24,6 +24,7 @@ def test_bench_prints_every_figure_and_drops_its_database(
     text = capsys.readouterr().out
     for label in ("(a) ", "(a')", "(b1)", "(b2)", "(c) ", "(d) ", "(e) ", "a/c =", "b1/a =", "W630/W60 ="):
         assert label in text, label
+    assert "2 pairs, 1 day of synthetic bars," in text
     assert "(f), (g) skipped" in text  # correlation_bqx needs all 28 pairs
     figures = json.loads(out.read_text())
     assert figures["pairs"] == 2 and figures["rows"] > 0
