@@ -113,3 +113,71 @@
     {%- endfor -%}
     {{- return(out) -}}
 {% endmacro %}
+
+
+{#-
+    The window passes of a chained plan (`_merge_plan(..., chained=true, max_chain=1)`),
+    as CTEs pass_1, blocks_1, ... reading blocks_0, each block carried as the columns
+    <stat>_<length> for every stat in `stats`. `keep` lists the columns every CTE
+    carries unchanged (ts_utc first); `merge(m, old)` is the caller's macro writing the
+    merged block m = [n, a, b] from `old` (SQL for the older block's stats) and the
+    newer block's columns. Emits ",\n\npass_1 as (...),\n\nblocks_1 as (...)" and so on.
+-#}
+{% macro _merge_passes(levels, windows, base, stats, merge, keep) %}
+{%- for level in levels %},
+{%- set lvl = loop.index %}
+{%- set carried = _merge_carried(levels, lvl, windows, base) %}
+{%- set in_pass = [] %}
+{%- set chained = [] %}
+{%- for m in level %}{% do (chained if m[2] in in_pass else in_pass).append(m[0]) %}{% endfor %}
+
+pass_{{ lvl }} as (
+
+    -- one window pass: the lag()s of the older blocks and the merges whose newer block
+    -- is already a column, in one WindowAgg node (identical lag() calls run once)
+    select
+        {{ keep | join(',\n        ') }}
+        {%- for length in carried %},
+        {% for stat in stats %}{{ stat }}_{{ length }}{{ ', ' if not loop.last }}{% endfor %}
+        {%- endfor %}
+        {%- for m in level %}
+        {%- set old = {} %}
+        {%- for stat in stats %}
+        {%- do old.update({stat: 'lag(' ~ stat ~ '_' ~ m[1] ~ ', ' ~ m[2] ~ ') over bars'}) %}
+        {%- endfor %}
+        {%- if m[0] in chained %}
+        {%- for stat in stats %},
+        {{ old[stat] }} as old_{{ m[0] }}_{{ stat }}
+        {%- endfor %}
+        {%- else %},
+        {{ merge(m, old) }}
+        {%- endif %}
+        {%- endfor %}
+    from blocks_{{ lvl - 1 }}
+    window bars as (order by ts_utc)
+
+),
+
+blocks_{{ lvl }} as (
+
+    select
+        {{ keep | join(',\n        ') }}
+        {%- for length in carried + in_pass %},
+        {% for stat in stats %}{{ stat }}_{{ length }}{{ ', ' if not loop.last }}{% endfor %}
+        {%- endfor %}
+        {%- for m in level if m[0] in chained %}
+        {%- set old = {} %}
+        {%- for stat in stats %}{% do old.update({stat: 'old_' ~ m[0] ~ '_' ~ stat}) %}{% endfor %},
+        {{ merge(m, old) }}
+        {%- endfor %}
+    from pass_{{ lvl }}
+    {%- if chained %}
+    {#- merges whose newer block was made in this pass; evaluated once (the next pass's
+        lag()s read these columns), in order (no re-sort) #}
+    order by ts_utc
+    offset 0
+    {%- endif %}
+
+)
+{%- endfor %}
+{%- endmacro %}

@@ -16,6 +16,9 @@
 {#- one window pass per level; a merge may take its newer block from the same pass -#}
 {%- set levels = _merge_plan(base, windows, chained=true, max_chain=1) -%}
 {%- set window_max = windows | max -%}
+{#- carried unchanged through every pass -#}
+{%- set keep = ['ts_utc', 'p'] -%}
+{%- for w in windows %}{% do keep.append('p_back_' ~ w) %}{% endfor -%}
 {%- set inc = _incremental_window(source, where, window_max, price_column) if incremental else namespace(lower=none, after=none) -%}
 
 with source_rows as (
@@ -73,71 +76,7 @@ blocks_0 as (
     order by ts_utc
     offset 0
 
-){%- for level in levels %},
-{%- set lvl = loop.index %}
-{%- set carried = _merge_carried(levels, lvl, windows, base) %}
-{%- set stats = ['r', 'dm', 'c', 'mx', 'mn', 'full'] %}
-{%- set in_pass = [] %}
-{%- set chained = [] %}
-{%- for m in level %}{% do (chained if m[2] in in_pass else in_pass).append(m[0]) %}{% endfor %}
-
-pass_{{ lvl }} as (
-
-    -- one window pass: the lag()s of the older blocks and the merges whose newer block
-    -- is already a column, in one WindowAgg node (identical lag() calls run once)
-    select
-        ts_utc,
-        p
-        {%- for w in windows %},
-        p_back_{{ w }}
-        {%- endfor %}
-        {%- for length in carried %},
-        r_{{ length }}, dm_{{ length }}, c_{{ length }}, mx_{{ length }}, mn_{{ length }}, full_{{ length }}
-        {%- endfor %}
-        {%- for m in level %}
-        {%- set old = {} %}
-        {%- for stat in stats %}
-        {%- do old.update({stat: 'lag(' ~ stat ~ '_' ~ m[1] ~ ', ' ~ m[2] ~ ') over bars'}) %}
-        {%- endfor %}
-        {%- if m[0] in chained %}
-        {%- for stat in stats %},
-        {{ old[stat] }} as old_{{ m[0] }}_{{ stat }}
-        {%- endfor %}
-        {%- else %},
-        {{ _bqx_merge(m, old) }}
-        {%- endif %}
-        {%- endfor %}
-    from blocks_{{ lvl - 1 }}
-    window bars as (order by ts_utc)
-
-),
-
-blocks_{{ lvl }} as (
-
-    select
-        ts_utc,
-        p
-        {%- for w in windows %},
-        p_back_{{ w }}
-        {%- endfor %}
-        {%- for length in carried + in_pass %},
-        r_{{ length }}, dm_{{ length }}, c_{{ length }}, mx_{{ length }}, mn_{{ length }}, full_{{ length }}
-        {%- endfor %}
-        {%- for m in level if m[0] in chained %}
-        {%- set old = {} %}
-        {%- for stat in stats %}{% do old.update({stat: 'old_' ~ m[0] ~ '_' ~ stat}) %}{% endfor %},
-        {{ _bqx_merge(m, old) }}
-        {%- endfor %}
-    from pass_{{ lvl }}
-    {%- if chained %}
-    {#- merges whose newer block was made in this pass; evaluated once (the next pass's
-        lag()s read these columns), in order (no re-sort) #}
-    order by ts_utc
-    offset 0
-    {%- endif %}
-
-)
-{%- endfor %},
+){{ _merge_passes(levels, windows, base, ['r', 'dm', 'c', 'mx', 'mn', 'full'], _bqx_merge, keep) }},
 
 final as (
 

@@ -78,62 +78,7 @@ blocks_0 as (
     order by ts_utc
     offset 0
 
-){%- for level in levels %},
-{%- set lvl = loop.index %}
-{%- set carried = _merge_carried(levels, lvl, windows, base) %}
-{%- set in_pass = [] %}
-{%- set chained = [] %}
-{%- for m in level %}{% do (chained if m[2] in in_pass else in_pass).append(m[0]) %}{% endfor %}
-
-pass_{{ lvl }} as (
-
-    -- one window pass: the lag()s of the older blocks and the merges whose newer block
-    -- is already a column, in one WindowAgg node (identical lag() calls run once)
-    select
-        ts_utc,
-        y
-        {%- for length in carried %},
-        m_{{ length }}, s1_{{ length }}, s2_{{ length }}, c_{{ length }}
-        {%- endfor %}
-        {%- for m in level %}
-        {%- set old = {} %}
-        {%- for stat in ['m', 's1', 's2', 'c'] %}
-        {%- do old.update({stat: 'lag(' ~ stat ~ '_' ~ m[1] ~ ', ' ~ m[2] ~ ') over bars'}) %}
-        {%- endfor %}
-        {%- if m[0] in chained %}
-        {%- for stat in ['m', 's1', 's2', 'c'] %},
-        {{ old[stat] }} as old_{{ m[0] }}_{{ stat }}
-        {%- endfor %}
-        {%- else %},
-        {{ _reg_merge(m, old) }}
-        {%- endif %}
-        {%- endfor %}
-    from blocks_{{ lvl - 1 }}
-    window bars as (order by ts_utc)
-
-),
-
-blocks_{{ lvl }} as (
-
-    select
-        ts_utc,
-        y
-        {%- for length in carried + in_pass %},
-        m_{{ length }}, s1_{{ length }}, s2_{{ length }}, c_{{ length }}
-        {%- endfor %}
-        {%- for m in level if m[0] in chained %},
-        {{ _reg_merge(m, {'m': 'old_' ~ m[0] ~ '_m', 's1': 'old_' ~ m[0] ~ '_s1', 's2': 'old_' ~ m[0] ~ '_s2', 'c': 'old_' ~ m[0] ~ '_c'}) }}
-        {%- endfor %}
-    from pass_{{ lvl }}
-    {%- if chained %}
-    {#- merges whose newer block was made in this pass; evaluated once (the next pass's
-        lag()s read these columns), in order (no re-sort) #}
-    order by ts_utc
-    offset 0
-    {%- endif %}
-
-)
-{%- endfor %},
+){{ _merge_passes(levels, windows, base, ['m', 's1', 's2', 'c'], _reg_merge, ['ts_utc', 'y']) }},
 
 coefficients as (
 
