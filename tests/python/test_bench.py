@@ -22,14 +22,20 @@ def test_bench_prints_every_figure_and_drops_its_database(
     argv = ["bench", "--days", "1", "--pairs", "eurusd,usdjpy", "--repeat", "1"]
     assert main([*argv, "--polyfit-rows", "20", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    for label in ("(a) ", "(a')", "(b1)", "(b2)", "(c) ", "(d) ", "(e) ", "a/c =", "b1/a =", "W630/W60 ="):
+    for label in ("(a) ", "(a')", "(b1)", "(b2)", "(c) ", "(d) ", "(d')", "(e) ", "a/c =", "b1/a =",
+                  "W630/W60 ="):
         assert label in text, label
     assert "2 pairs, 1 day of synthetic bars," in text
     assert "(f), (g) skipped" in text  # correlation_bqx needs all 28 pairs
     figures = json.loads(out.read_text())
     assert figures["pairs"] == 2 and figures["rows"] > 0
-    for key in ("a_build_s", "a_rebuild_s", "b1_scaled_s", "b2_s", "c_floor_s", "d_w60_s", "d_w630_s"):
+    for key in ("a_build_s", "a_rebuild_s", "b1_scaled_s", "b2_s", "c_floor_s", "d_w60_s", "d_w630_s",
+                "d_w630_merge_s"):
         assert figures[key] > 0, key
+    # reg_method auto: the merge tree for W = 60 alone, the chunk method for W = 630 alone
+    assert (figures["d_w60_method"], figures["d_w630_method"], figures["d_w630_merge_method"]) == (
+        "merge", "chunk", "merge")
+    assert "(merge tree)" in text and "chunk method)" in text
     with psycopg.connect(bqx_env) as conn:
         left = conn.execute("select count(*) from pg_database where datname like 'bqx_bench_%'").fetchone()
     assert left == (0,)

@@ -22,9 +22,13 @@ from py_tasks.dbtcmd import run_dbt
 from py_tasks.load import BAR_DTYPE, ensure_raw_table, load_bars
 
 
-def _build(url: str, pairs: list[str], families: tuple[str, ...] = ("reg_bqx", "reg_rate")) -> None:
+def _build(url: str, pairs: list[str], families: tuple[str, ...] = ("reg_bqx", "reg_rate"),
+           method: str = "auto") -> None:
     select = " ".join(f"+{fam}_{p}" for p in pairs for fam in families)
     argv = ["build", "--select", select, "--exclude-resource-type", "test", "unit_test"]
+    if method != "auto":
+        # the default windows take the merge tree; var reg_method forces the other method
+        argv += ["--vars", json.dumps({"reg_method": method})]
     result = run_dbt(argv, url)
     assert result.success, f"dbt {' '.join(argv)} failed: {result.exception}"
 
@@ -143,13 +147,14 @@ def test_synthetic_sample_passes(bqx_env: str, capsys: pytest.CaptureFixture) ->
 
 # ----------------------------------------------------------------------------- 2
 @pytest.mark.slow
-def test_adversarial_series_pass(bqx_env: str) -> None:
+@pytest.mark.parametrize("method", ["auto", "chunk"])
+def test_adversarial_series_pass(bqx_env: str, method: str) -> None:
     url = bqx_env
     bars = adversarial_bars()
     with psycopg.connect(url, autocommit=True) as conn:
         ensure_raw_table(conn)
         load_bars(conn, bars)
-    _build(url, list(bars))
+    _build(url, list(bars), method=method)
     with psycopg.connect(url) as conn:
         # the flat pair: r2 exactly 0 and rmse exactly 0 wherever defined
         r2 = conn.execute("select count(*), count(*) filter (where w60_r2 = 0 and w630_r2 = 0"
@@ -162,13 +167,14 @@ def test_adversarial_series_pass(bqx_env: str) -> None:
     assert sorted(report.families["reg_bqx"].pairs) == sorted(bars)
 
 
-def test_reg_bqx_with_bqx_values_near_1e_7(bqx_env: str) -> None:
+@pytest.mark.parametrize("method", ["auto", "chunk"])
+def test_reg_bqx_with_bqx_values_near_1e_7(bqx_env: str, method: str) -> None:
     url = bqx_env
     bars = tiny_bqx_bars()
     with psycopg.connect(url, autocommit=True) as conn:
         ensure_raw_table(conn)
         load_bars(conn, bars)
-    _build(url, list(bars))
+    _build(url, list(bars), method=method)
     with psycopg.connect(url) as conn:
         report = run_crosscheck(conn, None, None, sample=0, seed=5)
     print(report.summary_text())
@@ -222,7 +228,8 @@ LONG_BARS = 2_000_000
 
 
 @pytest.mark.slow
-def test_two_million_bars_keep_precision(bqx_env: str) -> None:
+@pytest.mark.parametrize("method", ["auto", "chunk"])
+def test_two_million_bars_keep_precision(bqx_env: str, method: str) -> None:
     url = bqx_env
     rng = np.random.default_rng(17)
     # one bar a minute from 2022-01-01: the base time 2024-07-01 falls inside
@@ -235,7 +242,7 @@ def test_two_million_bars_keep_precision(bqx_env: str) -> None:
         assert load_bars(conn, bars) == {"eurusd": LONG_BARS}
     timings["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _build(url, ["eurusd"], ("reg_rate",))
+    _build(url, ["eurusd"], ("reg_rate",), method=method)
     timings["build reg_rate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with psycopg.connect(url) as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from py_tasks import db
 from py_tasks.cli import main
@@ -41,3 +42,19 @@ def test_profile_has_no_secret(tmp_path, monkeypatch) -> None:
     assert "env_var('BQX_PG_PASSWORD'" in text
     env = db.dbt_env("postgresql://u:pw123456@h:1/d")
     assert env["BQX_PG_PASSWORD"] == "pw123456" and "pw123456" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # a user named like the database keeps its name (the path alone changes)
+        ("postgresql://postgres@db.example:5432/postgres", "postgresql://postgres@db.example:5432/bqx_x"),
+        ("postgresql://postgres@/postgres?host=/tmp/s&port=5433", "postgresql://postgres@/bqx_x?host=/tmp/s&port=5433"),
+        ("postgresql://u:p%40ss@h/bqx?sslmode=require", "postgresql://u:p%40ss@h/bqx_x?sslmode=require"),
+        ("postgresql:///?host=/tmp/s&dbname=postgres&user=postgres", "postgresql:///?host=/tmp/s&dbname=bqx_x&user=postgres"),
+        ("postgresql://h", "postgresql://h/bqx_x"),
+    ],
+)
+def test_with_dbname_changes_only_the_database(url: str, expected: str) -> None:
+    assert db.with_dbname(url, "bqx_x") == expected
+    assert db.parse_url(db.with_dbname(url, "bqx_x")).dbname == "bqx_x"

@@ -44,8 +44,7 @@ def warehouse(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
     name = f"t_export_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
-    info = db.parse_url(pg_admin_url)
-    url = pg_admin_url.replace(f"/{info.dbname}", f"/{name}", 1)
+    url = db.with_dbname(pg_admin_url, name)
     work = tmp_path_factory.mktemp("export")
     mp = pytest.MonkeyPatch()
     mp.setenv("BQX_DATABASE_URL", url)

@@ -63,22 +63,28 @@ def _write(url: str, **kwargs) -> None:
         sample.write_sample(conn, pairs=PAIRS, **kwargs)
 
 
+# the default windows take reg_terms' merge tree; var reg_method = chunk forces the
+# chunk method, whose chunks are aligned on the row number in the whole history
+METHODS = pytest.mark.parametrize("method_vars", [{}, {"reg_method": "chunk"}], ids=["auto", "chunk"])
+
+
 @pytest.mark.slow
-def test_append_a_day_equals_full_refresh(bqx_env: str) -> None:
+@METHODS
+def test_append_a_day_equals_full_refresh(bqx_env: str, method_vars: dict) -> None:
     url = bqx_env
     _write(url, days=2)
-    _dbt(url)
+    _dbt(url, vars_=method_vars)
     before = _snapshot(url)
     with psycopg.connect(url, autocommit=True) as conn:
         added = sample.append_days(conn, days=1, pairs=PAIRS)
     assert sum(a for _, a in added.values()) > 1000
-    _dbt(url)
+    _dbt(url, vars_=method_vars)
     after = _snapshot(url)
     for table, rows in before.items():
         # rows that existed are untouched, new rows were added
         assert after[table][: len(rows)] == rows
         assert len(after[table]) > len(rows)
-    _assert_equal_to_full_refresh(url)
+    _assert_equal_to_full_refresh(url, vars_=method_vars)
 
 
 @pytest.mark.slow
@@ -110,18 +116,19 @@ def test_backfill_and_baseline_change_recompute_the_pair(bqx_env: str) -> None:
 
 
 @pytest.mark.slow
-def test_reprocess_from_after_a_correction(bqx_env: str) -> None:
+@METHODS
+def test_reprocess_from_after_a_correction(bqx_env: str, method_vars: dict) -> None:
     url = bqx_env
     _write(url, days=3)
-    _dbt(url)
+    _dbt(url, vars_=method_vars)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "update raw.m1_bars set close = close * 1.001, high = greatest(high, close * 1.001)"
             " where ts_utc >= '2024-07-02 12:00+00' and ts_utc < '2024-07-02 12:05+00'"
         )
-    vars_ = {"reprocess_from": "2024-07-02 12:00:00+00"}
+    vars_ = {"reprocess_from": "2024-07-02 12:00:00+00", **method_vars}
     _dbt(url, vars_=vars_)
-    _assert_equal_to_full_refresh(url)
+    _assert_equal_to_full_refresh(url, vars_=method_vars)
 
 
 @pytest.mark.slow

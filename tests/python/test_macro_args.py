@@ -16,6 +16,8 @@ CASES = [
      "reg_terms: 'y_column' must be a column name"),
     ("{{ reg_terms(source=ref('rate_index'), y_column='rate_index', windows=60) }}",
      "reg_terms: 'windows' must be a non-empty list"),
+    ("{{ reg_terms(source=ref('rate_index'), y_column='rate_index', windows=[60], method='fast') }}",
+     "reg_terms: 'method' (var reg_method) must be one of auto, merge, chunk, got fast"),
     ("{{ bqx_momentum(source=ref('rate_index'), price_column='rate_index', windows=[15], pair='EURUSD') }}",
      "bqx_momentum: 'pair' must match ^[a-z]{6}$, got EURUSD"),
     ("{{ bqx_momentum(source=ref('rate_index'), price_column='rate_index', windows=[1]) }}",
