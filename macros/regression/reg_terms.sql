@@ -250,8 +250,10 @@ chunk_blocks as (
 
     -- per window: the older block is the previous chunk's suffix of a = W - 1 - p bars
     -- (p = t's place in its chunk), read at t - W + 1; the newer one t's prefix of
-    -- b = p + 1 bars. Their S1, S2 are re-centred from the aggregates' raw x moments
-    -- (S2 = sum (x - mean x)^2 (y - m)); p = W - 1 is a whole chunk (no older block).
+    -- b = p + 1 bars. S1 is the aggregate's sum (x - mean x) (y - m) (negated for a
+    -- suffix, whose x counts backwards); S2 = sum (x - mean x)^2 (y - m) follows from the
+    -- cross-moments with x^2 and x: S2 = Sx2y - 2 mean(x) Sxy, with 2 mean(x) = n - 1.
+    -- p = W - 1 is a whole chunk (no older block).
     select
         ts_utc,
         y
