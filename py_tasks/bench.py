@@ -80,9 +80,6 @@ def _timed(fn, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
-_last_compiled: list[str] = []
-
-
 def _dbt(url: str, args: list[str]) -> float:
     """Run dbt; return the wall span of its nodes' execution (first start to last end),
     which leaves out dbt's start-up and parsing."""
@@ -93,7 +90,6 @@ def _dbt(url: str, args: list[str]) -> float:
         raise BqxError(
             f"dbt {' '.join(args)} failed during the benchmark: {result.exception or 'see output'}"
         )
-    _last_compiled[:] = [getattr(n.node, "compiled_code", None) or "" for n in result.result or []]
     starts, ends = [], []
     for node in result.result or []:
         for phase in node.timing:
@@ -162,6 +158,13 @@ def _drop_tables(url: str, families: list[str], pairs: list[str]) -> None:
     names = ", ".join(f"bqx.{fam}_{pair}" for fam in families for pair in pairs)
     with db.connect(url, autocommit=True) as conn:
         conn.execute(f"drop table if exists {names}")
+
+
+def _chosen_method(target: str, pair: str) -> str:
+    """The method reg_terms took in the last build: its CTEs are named after it, in the
+    compiled SQL dbt wrote to the target directory."""
+    sql = Path(target, "compiled", "bqx_warehouse", "models", "reg_rate", f"reg_rate_{pair}.sql")
+    return "chunk" if "chunk_rows" in sql.read_text() else "merge"
 
 
 def _fresh_build(url: str, families: list[str], pairs: list[str], args: list[str]) -> float:
@@ -442,10 +445,7 @@ def run_bench(
                     json.dumps({"reg_windows": [w], "reg_method": method}),
                 ],
             )
-            # which method reg_terms chose (its CTEs are named after it)
-            results[key[: -len("_s")] + "_method"] = (
-                "chunk" if any("chunk_rows" in sql for sql in _last_compiled) else "merge"
-            )
+            results[key[: -len("_s")] + "_method"] = _chosen_method(target, pairs[0])
     results["w_min"], results["w_max"] = min(windows), max(windows)
     return results
 
