@@ -12,7 +12,9 @@ holding D days of synthetic bars for the 28 pairs (or HistData files given with
 (b2) the best out-of-database alternative: COPY the series out, every window with
      vectorised numpy (cumulative sums), COPY the results back;
 (c)  the write floor: CREATE TABLE AS of the same rows and float columns holding
-     constants, with the same parallelism;
+     constants, with the same parallelism; and (c') the same constants built by dbt as
+     the same per-pair models (the families' materialisation, unique key and index),
+     which splits (a)/(c) into dbt's per-model cost and the computation's;
 (d)  the build with only W = 60 against only W = 630;
 (e)  dbt test of the built families (the validation stage);
 (f)  ``dbt run`` of correlation_bqx (time per row);
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -39,7 +42,16 @@ from pathlib import Path
 import numpy as np
 
 from . import db
-from .config import REG_STATS, all_pairs, dbt_var, parse_pairs, project_dir
+from .config import (
+    REG_STATS,
+    _dbt_project,
+    all_pairs,
+    dbt_var,
+    parse_pairs,
+    project_dir,
+    raw_schema,
+    schema,
+)
 from .errors import BqxError
 
 PG_EPOCH_US = 946_684_800_000_000
@@ -151,6 +163,87 @@ def write_floor(url: str, families: list[str], pairs: list[str], n_float_columns
     finally:
         for conn in opened:
             conn.close()
+
+
+FLOOR_PROJECT = "bqx_bench_floor"
+
+
+def _write_floor_project(root: Path, families: list[str], pairs: list[str], n_float_columns: int) -> None:
+    """A throw-away dbt project whose models are the families' per-pair models with
+    constants instead of the computation: same names, rows (one per source bar), float
+    columns and folder config (incremental, unique key, index) as in dbt_project.yml."""
+    models = _dbt_project(project_dir())["models"][db.PROFILE_NAME]
+    config = {fam: models[fam] for fam in families}
+    project = {
+        "name": FLOOR_PROJECT,
+        "version": "0.1.0",
+        "config-version": 2,
+        "profile": db.PROFILE_NAME,
+        "flags": {"send_anonymous_usage_stats": False, "partial_parse": True},
+        "models": {FLOOR_PROJECT: {"+schema": "bench_dbt_floor", **config}},
+    }
+    (root / "dbt_project.yml").write_text(json.dumps(project, indent=2))
+    cols = ", ".join(f"{i}.5::double precision as c{i}" for i in range(n_float_columns))
+    for fam in families:
+        folder = root / "models" / fam
+        folder.mkdir(parents=True, exist_ok=True)
+        for pair in pairs:
+            (folder / f"{fam}_{pair}.sql").write_text(
+                f"select ts_utc, {cols}\nfrom {raw_schema()}.m1_bars\nwhere pair = '{pair}'\n"
+            )
+
+
+def dbt_floor(url: str, families: list[str], pairs: list[str], n_float_columns: int, repeat: int) -> float:
+    """(c'): the write floor's constants, built as dbt models into new tables, timed as (a)."""
+    root = Path(tempfile.mkdtemp(prefix="bqx-bench-dbt-floor-"))
+    _write_floor_project(root, families, pairs, n_float_columns)
+    args = ["run", "--project-dir", str(root), "--target-path", str(root / "target"),
+            "--log-path", str(root / "logs"), "--full-refresh"]
+
+    def once() -> float:
+        with db.connect(url, autocommit=True) as conn:
+            conn.execute(f"drop schema if exists {schema()}_bench_dbt_floor cascade")
+        return _dbt(url, args)
+
+    try:
+        return _best(repeat, once)
+    finally:
+        with db.connect(url, autocommit=True) as conn:
+            conn.execute(f"drop schema if exists {schema()}_bench_dbt_floor cascade")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- (q) query parts
+def query_parts(url: str, target: str, pair: str, n_float_columns: int, repeat: int = 7) -> dict:
+    """One reg_rate model's query against two cheaper queries over the same rows, each a
+    CTAS into a temp table in one warm session (best of ``repeat``): the rows with
+    constant float columns, and the distinct lag() reads the query makes, alone (as
+    lags of y at 1, 2, ... bars). Reads the compiled SQL of the last full build."""
+    import re
+
+    path = Path(target, "compiled", "bqx_warehouse", "models", "reg_rate", f"reg_rate_{pair}.sql")
+    query = path.read_text()
+    lags = len(set(re.findall(r"lag\((\w+), (\d+)\) over bars", query)))
+    rows = f"select ts_utc, rate_index as y from {schema()}.rate_index where pair = '{pair}'"
+    consts = ", ".join(f"{i}.5::double precision as c{i}" for i in range(n_float_columns))
+    reads = ", ".join(f"lag(y, {k}) over bars as l{k}" for k in range(1, lags + 1))
+    queries = {
+        "q_query_ms": query,
+        "q_lags_ms": f"with s as ({rows}) select ts_utc, {reads} from s window bars as (order by ts_utc)",
+        "q_consts_ms": f"with s as ({rows}) select ts_utc, {consts} from s",
+    }
+    out: dict = {"q_pair": pair, "q_lags": lags}
+    with db.connect(url, autocommit=True) as conn:
+        out["q_rows"] = conn.execute(f"select count(*) from ({rows}) as s").fetchone()[0]
+        for key, sql in queries.items():
+            runs = []
+            for _ in range(repeat):
+                conn.execute("drop table if exists pg_temp.bench_query")
+                t0 = time.perf_counter()
+                conn.execute(f"create temp table bench_query as {sql}")
+                runs.append(time.perf_counter() - t0)
+            out[key] = min(runs) * 1e3
+    return out
 
 
 def _drop_tables(url: str, families: list[str], pairs: list[str]) -> None:
@@ -379,6 +472,8 @@ def run_bench(
         results["rows"] = rows
         _say("(a') dbt run reg_rate + reg_bqx --full-refresh over the existing tables")
         results["a_rebuild_s"] = _best(repeat, _dbt, url, build)
+        _say(f"(q) the query of reg_rate_{pairs[0]} against its lag() reads and constants")
+        results.update(query_parts(url, target, pairs[0], 1 + 7 * len(windows)))
 
         _say("(e) dbt test of bqx, reg_rate, reg_bqx")
         tested = " ".join(f"bqx_{p}" for p in pairs) + " " + reg
@@ -418,6 +513,8 @@ def run_bench(
             with db.connect(url, autocommit=True) as conn:
                 conn.execute("drop schema bench_floor cascade")
         results["c_floor_s"] = min(floor_runs)
+        _say("(c') the same constants as dbt models (the families' materialisation and index)")
+        results["c_dbt_floor_s"] = dbt_floor(url, fams, pairs, 1 + 7 * len(windows), repeat)
 
         _say(f"(b1) numpy.polyfit per row and window, on {polyfit_rows} rows")
         per_row = polyfit_per_row(url, pairs[0], windows, polyfit_rows, seed)
@@ -462,7 +559,7 @@ def print_results(r: dict) -> None:
     m_max = _METHOD_NAMES[r[f"d_w{w_max}_method"]]
     lines = [
         f"bqx bench: {r['pairs']} pairs, {r.get('data', str(r['days']) + ' days')}, {rows:,} rows of reg_rate + reg_bqx, "
-        f"{r['threads']} threads, best of {r.get('repeat', 1)} runs for (a), (a'), (c), (d)",
+        f"{r['threads']} threads, best of {r.get('repeat', 1)} runs for (a), (a'), (c), (c'), (d)",
         f"  (a)  dbt run reg_rate + reg_bqx          {a:8.2f} s  {a * us:7.2f} µs/row   (new tables)",
         f"  (a') the same, over existing tables      {r['a_rebuild_s']:8.2f} s  "
         f"{r['a_rebuild_s'] * us:7.2f} µs/row   (dbt's full refresh: + swap and drop of the old tables)",
@@ -472,6 +569,12 @@ def print_results(r: dict) -> None:
         f"a/b2 = {a / r['b2_s']:7.2f}x",
         f"  (c)  write floor (CTAS of constants)     {r['c_floor_s']:8.2f} s  {r['c_floor_s'] * us:7.2f} µs/row"
         f"   a/c = {a / r['c_floor_s']:7.2f}x  (target <= 5x)",
+        f"  (c') the same constants as dbt models    {r['c_dbt_floor_s']:8.2f} s  "
+        f"{r['c_dbt_floor_s'] * us:7.2f} µs/row   c'/c = {r['c_dbt_floor_s'] / r['c_floor_s']:5.2f}x"
+        f" (dbt per model), a/c' = {a / r['c_dbt_floor_s']:5.2f}x (the computation)",
+        f"  (q)  one model's query, reg_rate_{r['q_pair']} ({r['q_rows']:,} rows, CTAS in a warm session):"
+        f" {r['q_query_ms']:.1f} ms; its {r['q_lags']} lag() reads alone {r['q_lags_ms']:.1f} ms;"
+        f" its rows as constants {r['q_consts_ms']:.1f} ms",
         f"  (d)  only W = {w_min:<4}                       {d_min:8.2f} s   ({m_min})",
         f"       only W = {w_max:<4}                       {d_max:8.2f} s"
         f"   W{w_max}/W{w_min} = {d_max / d_min:5.2f}x  (target <= 1.3x; {m_max})",
@@ -502,7 +605,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--repeat",
         type=int,
         default=3,
-        help="runs of (a), (a'), (c) and (d); the fastest is reported (default 3)",
+        help="runs of (a), (a'), (c), (c') and (d); the fastest is reported (default 3)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")

@@ -56,22 +56,23 @@ with source_rows as (
 
 coefficients as (
 
-    -- c1 and c2: coefficients on the orthogonal polynomials u and p2(u); the fit at
-    -- bar t is m + h c1 + k c2 (h = (W - 1) / 2, k = p2 at the newest bar), and
-    -- ssr = c1 S1 + c2 S2 is the regression's sum of squares
+    -- on the orthogonal polynomials u and p2(u), the coefficients are c1 = S1 / K1 and
+    -- c2 = S2 / K2; the fit at bar t is m + h c1 + k c2 (h = (W - 1) / 2, k = p2 at the
+    -- newest bar) and ssr = c1 S1 + c2 S2 is the regression's sum of squares. The
+    -- constant factors are folded at compile time: one multiplication per column.
     select
         ts_utc,
         y
         {%- for w in windows %}
-        {%- set c1 = '(s1_' ~ w ~ ' / ' ~ (w * (w * w - 1) / 12) ~ ')' %}
-        {%- set c2 = '(s2_' ~ w ~ ' / ' ~ (w * (w * w - 1) * (w * w - 4) / 180) ~ ')' %},
+        {%- set k1 = w * (w * w - 1) / 12 %}
+        {%- set k2 = w * (w * w - 1) * (w * w - 4) / 180 %},
         m_{{ w }},
         c_{{ w }},
-        {{ c1 }} as c1_{{ w }},
-        {{ c2 }} as c2_{{ w }},
-        {{ (w - 1) / 2 }} * {{ c1 }} as hc1_{{ w }},
-        {{ (w - 1) * (w - 2) / 6 }} * {{ c2 }} as kc2_{{ w }},
-        {{ c1 }} * s1_{{ w }} + {{ c2 }} * s2_{{ w }} as ssr_{{ w }}
+        s1_{{ w }} * {{ (w - 1) / 2 / k1 }} as hc1_{{ w }},
+        s2_{{ w }} * {{ (w - 1) * (w - 2) / 6 / k2 }} as kc2_{{ w }},
+        s1_{{ w }} * {{ (w - 1) / k1 }} as lin1_{{ w }},
+        s2_{{ w }} * {{ (w - 1) ** 2 / k2 }} as quad_{{ w }},
+        s1_{{ w }} * s1_{{ w }} * {{ 1 / k1 }} + s2_{{ w }} * s2_{{ w }} * {{ 1 / k2 }} as ssr_{{ w }}
         {%- endfor %}
     from {{ stats }}
     {%- if inc.after is not none %}
@@ -89,8 +90,8 @@ final as (
         ts_utc,
         y as {{ y_column }}
         {%- for w in windows %},
-        c2_{{ w }} * {{ (w - 1) ** 2 }} as w{{ w }}_quadratic_term,
-        (c1_{{ w }} - {{ w - 1 }} * c2_{{ w }}) * {{ w - 1 }} as w{{ w }}_linear_term,
+        quad_{{ w }} as w{{ w }}_quadratic_term,
+        lin1_{{ w }} - quad_{{ w }} as w{{ w }}_linear_term,
         m_{{ w }} - hc1_{{ w }} + kc2_{{ w }} as w{{ w }}_constant_term,
         m_{{ w }} + hc1_{{ w }} + kc2_{{ w }} as w{{ w }}_prediction,
         (y - m_{{ w }}) - hc1_{{ w }} - kc2_{{ w }} as w{{ w }}_residual,
@@ -99,7 +100,7 @@ final as (
             when c_{{ w }} = 0 then 0.0
         end as w{{ w }}_r2,
         case
-            when c_{{ w }} is not null then sqrt(greatest(c_{{ w }} - ssr_{{ w }}, 0.0) / {{ w }})
+            when c_{{ w }} is not null then sqrt(greatest(c_{{ w }} - ssr_{{ w }}, 0.0) * {{ 1 / w }})
         end as w{{ w }}_rmse
         {%- endfor %}
     from coefficients

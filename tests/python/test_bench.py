@@ -22,15 +22,16 @@ def test_bench_prints_every_figure_and_drops_its_database(
     argv = ["bench", "--days", "1", "--pairs", "eurusd,usdjpy", "--repeat", "1"]
     assert main([*argv, "--polyfit-rows", "20", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    for label in ("(a) ", "(a')", "(b1)", "(b2)", "(c) ", "(d) ", "(d')", "(e) ", "a/c =", "b1/a =",
-                  "W630/W60 ="):
+    for label in ("(a) ", "(a')", "(b1)", "(b2)", "(c) ", "(c')", "(q) ", "lag() reads alone", "(d) ", "(d')", "(e) ", "a/c =",
+                  "c'/c =", "a/c' =", "b1/a =", "W630/W60 ="):
         assert label in text, label
     assert "2 pairs, 1 day of synthetic bars," in text
     assert "(f), (g) skipped" in text  # correlation_bqx needs all 28 pairs
     figures = json.loads(out.read_text())
     assert figures["pairs"] == 2 and figures["rows"] > 0
-    for key in ("a_build_s", "a_rebuild_s", "b1_scaled_s", "b2_s", "c_floor_s", "d_w60_s", "d_w630_s",
-                "d_w630_merge_s"):
+    assert figures["q_lags"] == 42  # 14 in the 15-bar base block, then 4 per merge, 7 merges
+    for key in ("a_build_s", "a_rebuild_s", "b1_scaled_s", "b2_s", "c_floor_s", "c_dbt_floor_s",
+                "q_query_ms", "q_lags_ms", "q_consts_ms", "d_w60_s", "d_w630_s", "d_w630_merge_s"):
         assert figures[key] > 0, key
     # reg_method auto: the merge tree for W = 60 alone, the chunk method for W = 630 alone
     assert (figures["d_w60_method"], figures["d_w630_method"], figures["d_w630_merge_method"]) == (
@@ -39,3 +40,22 @@ def test_bench_prints_every_figure_and_drops_its_database(
     with psycopg.connect(bqx_env) as conn:
         left = conn.execute("select count(*) from pg_database where datname like 'bqx_bench_%'").fetchone()
     assert left == (0,)
+
+
+def test_dbt_floor_project_mirrors_the_family_models(tmp_path: Path) -> None:
+    """(c') builds the families' own models with constants: same names, the folder config
+    of dbt_project.yml (incremental, unique key, index) and one row per source bar."""
+    from py_tasks import bench
+    from py_tasks.config import _dbt_project, project_dir
+
+    bench._write_floor_project(tmp_path, ["reg_rate", "reg_bqx"], ["eurusd", "usdjpy"], 43)
+    project = json.loads((tmp_path / "dbt_project.yml").read_text())
+    models = project["models"][bench.FLOOR_PROJECT]
+    family = _dbt_project(project_dir())["models"]["bqx_warehouse"]
+    assert models["reg_rate"] == family["reg_rate"] and models["reg_bqx"] == family["reg_bqx"]
+    assert models["reg_rate"]["+materialized"] == "incremental" and models["reg_rate"]["+indexes"]
+    sql = (tmp_path / "models" / "reg_bqx" / "reg_bqx_usdjpy.sql").read_text()
+    assert sql.count("::double precision as c") == 43
+    assert "m1_bars" in sql and "where pair = 'usdjpy'" in sql
+    assert sorted(p.name for p in (tmp_path / "models").rglob("*.sql")) == sorted(
+        f"{fam}_{pair}.sql" for fam in ("reg_rate", "reg_bqx") for pair in ("eurusd", "usdjpy"))
