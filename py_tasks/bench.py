@@ -15,6 +15,7 @@ holding D days of synthetic bars for the 28 pairs (or HistData files given with
      constants, with the same parallelism; and (c') the same constants built by dbt as
      the same per-pair models (the families' materialisation, unique key and index),
      which splits (a)/(c) into dbt's per-model cost and the computation's;
+(q)  one model's query against its lag() reads alone and its rows as constants;
 (d)  the build with only W = 60 against only W = 630;
 (e)  dbt test of the built families (the validation stage);
 (f)  ``dbt run`` of correlation_bqx (time per row);
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -44,8 +46,8 @@ import numpy as np
 from . import db
 from .config import (
     REG_STATS,
-    _dbt_project,
     all_pairs,
+    dbt_folder_config,
     dbt_var,
     parse_pairs,
     project_dir,
@@ -172,8 +174,7 @@ def _write_floor_project(root: Path, families: list[str], pairs: list[str], n_fl
     """A throw-away dbt project whose models are the families' per-pair models with
     constants instead of the computation: same names, rows (one per source bar), float
     columns and folder config (incremental, unique key, index) as in dbt_project.yml."""
-    models = _dbt_project(project_dir())["models"][db.PROFILE_NAME]
-    config = {fam: models[fam] for fam in families}
+    config = {fam: dbt_folder_config(fam) for fam in families}
     project = {
         "name": FLOOR_PROJECT,
         "version": "0.1.0",
@@ -219,7 +220,6 @@ def query_parts(url: str, target: str, pair: str, n_float_columns: int, repeat: 
     CTAS into a temp table in one warm session (best of ``repeat``): the rows with
     constant float columns, and the distinct lag() reads the query makes, alone (as
     lags of y at 1, 2, ... bars). Reads the compiled SQL of the last full build."""
-    import re
 
     path = Path(target, "compiled", "bqx_warehouse", "models", "reg_rate", f"reg_rate_{pair}.sql")
     query = path.read_text()
@@ -465,6 +465,7 @@ def run_bench(
         reg = " ".join(f"reg_rate_{p} reg_bqx_{p}" for p in pairs)
 
         fams = ["reg_rate", "reg_bqx"]
+        n_columns = 1 + len(REG_STATS) * len(windows)  # y and the seven columns per window
         build = ["run", "--select", reg, "--full-refresh"]
         _say("(a) dbt run reg_rate + reg_bqx into new tables")
         results["a_build_s"] = _best(repeat, _fresh_build, url, fams, pairs, build)
@@ -473,7 +474,7 @@ def run_bench(
         _say("(a') dbt run reg_rate + reg_bqx --full-refresh over the existing tables")
         results["a_rebuild_s"] = _best(repeat, _dbt, url, build)
         _say(f"(q) the query of reg_rate_{pairs[0]} against its lag() reads and constants")
-        results.update(query_parts(url, target, pairs[0], 1 + 7 * len(windows)))
+        results.update(query_parts(url, target, pairs[0], n_columns))
 
         _say("(e) dbt test of bqx, reg_rate, reg_bqx")
         tested = " ".join(f"bqx_{p}" for p in pairs) + " " + reg
@@ -508,13 +509,13 @@ def run_bench(
         floor_runs = []
         for _ in range(max(1, repeat)):
             floor_runs.append(
-                write_floor(url, ["reg_rate", "reg_bqx"], pairs, 1 + 7 * len(windows))
+                write_floor(url, fams, pairs, n_columns)
             )
             with db.connect(url, autocommit=True) as conn:
                 conn.execute("drop schema bench_floor cascade")
         results["c_floor_s"] = min(floor_runs)
         _say("(c') the same constants as dbt models (the families' materialisation and index)")
-        results["c_dbt_floor_s"] = dbt_floor(url, fams, pairs, 1 + 7 * len(windows), repeat)
+        results["c_dbt_floor_s"] = dbt_floor(url, fams, pairs, n_columns, repeat)
 
         _say(f"(b1) numpy.polyfit per row and window, on {polyfit_rows} rows")
         per_row = polyfit_per_row(url, pairs[0], windows, polyfit_rows, seed)
@@ -605,7 +606,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--repeat",
         type=int,
         default=3,
-        help="runs of (a), (a'), (c), (c') and (d); the fastest is reported (default 3)",
+        help="runs of (a), (a'), (c), (c') and (d) (and 7 of (q)); the fastest is reported "
+        "(default 3)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")

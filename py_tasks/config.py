@@ -71,6 +71,13 @@ def dbt_vars() -> dict[str, Any]:
     return dict(_dbt_project(project_dir()).get("vars") or {})
 
 
+def dbt_folder_config(folder: str) -> dict[str, Any]:
+    """The ``models:`` config of one model folder in dbt_project.yml (``+materialized``, ...)."""
+    project = _dbt_project(project_dir())
+    models = (project.get("models") or {}).get(project["name"]) or {}
+    return dict(models.get(folder) or {})
+
+
 def dbt_var(name: str) -> Any:
     vars_ = dbt_vars()
     if name not in vars_:

@@ -22,8 +22,8 @@ def test_bench_prints_every_figure_and_drops_its_database(
     argv = ["bench", "--days", "1", "--pairs", "eurusd,usdjpy", "--repeat", "1"]
     assert main([*argv, "--polyfit-rows", "20", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    for label in ("(a) ", "(a')", "(b1)", "(b2)", "(c) ", "(c')", "(q) ", "lag() reads alone", "(d) ", "(d')", "(e) ", "a/c =",
-                  "c'/c =", "a/c' =", "b1/a =", "W630/W60 ="):
+    for label in ("(a) ", "(a')", "(b1)", "(b2)", "(c) ", "(c')", "(q) ", "(d) ", "(d')", "(e) ",
+                  "a/c =", "c'/c =", "a/c' =", "b1/a =", "W630/W60 =", "lag() reads alone"):
         assert label in text, label
     assert "2 pairs, 1 day of synthetic bars," in text
     assert "(f), (g) skipped" in text  # correlation_bqx needs all 28 pairs
@@ -46,13 +46,13 @@ def test_dbt_floor_project_mirrors_the_family_models(tmp_path: Path) -> None:
     """(c') builds the families' own models with constants: same names, the folder config
     of dbt_project.yml (incremental, unique key, index) and one row per source bar."""
     from py_tasks import bench
-    from py_tasks.config import _dbt_project, project_dir
+    from py_tasks.config import dbt_folder_config
 
     bench._write_floor_project(tmp_path, ["reg_rate", "reg_bqx"], ["eurusd", "usdjpy"], 43)
     project = json.loads((tmp_path / "dbt_project.yml").read_text())
     models = project["models"][bench.FLOOR_PROJECT]
-    family = _dbt_project(project_dir())["models"]["bqx_warehouse"]
-    assert models["reg_rate"] == family["reg_rate"] and models["reg_bqx"] == family["reg_bqx"]
+    assert models["reg_rate"] == dbt_folder_config("reg_rate")
+    assert models["reg_bqx"] == dbt_folder_config("reg_bqx")
     assert models["reg_rate"]["+materialized"] == "incremental" and models["reg_rate"]["+indexes"]
     sql = (tmp_path / "models" / "reg_bqx" / "reg_bqx_usdjpy.sql").read_text()
     assert sql.count("::double precision as c") == 43
