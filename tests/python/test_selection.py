@@ -21,3 +21,17 @@ def test_one_pair_and_its_ancestors_build_and_test_on_a_new_database(bqx_env: st
     assert tests, "the pair's own tests run"
     assert any("reg_bqx_eurusd" in uid for uid in tests)
     assert not any("usdjpy" in uid for uid in ran), "nothing of the other pair is built or tested"
+
+
+def test_cross_family_test_names_the_tables_it_lacks(bqx_env: str) -> None:
+    """reg_families_aligned reads both regression families of all 28 pairs; run where
+    they were never built, it stops with one message naming them, not a SQL error."""
+    assert main(["sample", "--days", "1", "--pairs", "eurusd"]) == 0
+    assert run_dbt(["build", "--select", "+reg_rate_eurusd"], bqx_env).success
+    result = run_dbt(["test", "--select", "reg_families_aligned"], bqx_env)
+    assert not result.success
+    (node,) = result.result
+    assert str(node.status) == "error"
+    assert "reg_families_aligned reads 55 table(s) that are not built" in node.message
+    assert "reg_bqx_audcad" in node.message and "bqx dbt -- build" in node.message
+    assert "does not exist" not in node.message
