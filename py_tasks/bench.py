@@ -127,6 +127,11 @@ def _threads() -> int:
 
 
 # ----------------------------------------------------------------------------- (c) floor
+def _constant_columns(n: int) -> str:
+    """The select list of n float columns holding constants, shared by (c), (c') and (q)."""
+    return ", ".join(f"{i}.5::double precision as c{i}" for i in range(n))
+
+
 def write_floor(url: str, families: list[str], pairs: list[str], n_float_columns: int) -> float:
     """CREATE TABLE AS of the same row counts with constant float columns, one open
     connection per thread (as dbt keeps its connections)."""
@@ -137,7 +142,7 @@ def write_floor(url: str, families: list[str], pairs: list[str], n_float_columns
             for fam in families
             for pair in pairs
         }
-    cols = ", ".join(f"{i}.5::double precision as c{i}" for i in range(n_float_columns))
+    cols = _constant_columns(n_float_columns)
 
     local = threading.local()
     opened = []
@@ -184,7 +189,7 @@ def _write_floor_project(root: Path, families: list[str], pairs: list[str], n_fl
         "models": {FLOOR_PROJECT: {"+schema": "bench_dbt_floor", **config}},
     }
     (root / "dbt_project.yml").write_text(json.dumps(project, indent=2))
-    cols = ", ".join(f"{i}.5::double precision as c{i}" for i in range(n_float_columns))
+    cols = _constant_columns(n_float_columns)
     for fam in families:
         folder = root / "models" / fam
         folder.mkdir(parents=True, exist_ok=True)
@@ -201,16 +206,18 @@ def dbt_floor(url: str, families: list[str], pairs: list[str], n_float_columns: 
     args = ["run", "--project-dir", str(root), "--target-path", str(root / "target"),
             "--log-path", str(root / "logs"), "--full-refresh"]
 
-    def once() -> float:
+    def drop() -> None:
         with db.connect(url, autocommit=True) as conn:
             conn.execute(f"drop schema if exists {schema()}_bench_dbt_floor cascade")
+
+    def once() -> float:
+        drop()  # new tables every run, as in (a)
         return _dbt(url, args)
 
     try:
         return _best(repeat, once)
     finally:
-        with db.connect(url, autocommit=True) as conn:
-            conn.execute(f"drop schema if exists {schema()}_bench_dbt_floor cascade")
+        drop()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -221,11 +228,10 @@ def query_parts(url: str, target: str, pair: str, n_float_columns: int, repeat: 
     constant float columns, and the distinct lag() reads the query makes, alone (as
     lags of y at 1, 2, ... bars). Reads the compiled SQL of the last full build."""
 
-    path = Path(target, "compiled", "bqx_warehouse", "models", "reg_rate", f"reg_rate_{pair}.sql")
-    query = path.read_text()
+    query = _compiled_reg_rate(target, pair)
     lags = len(set(re.findall(r"lag\((\w+), (\d+)\) over bars", query)))
     rows = f"select ts_utc, rate_index as y from {schema()}.rate_index where pair = '{pair}'"
-    consts = ", ".join(f"{i}.5::double precision as c{i}" for i in range(n_float_columns))
+    consts = _constant_columns(n_float_columns)
     reads = ", ".join(f"lag(y, {k}) over bars as l{k}" for k in range(1, lags + 1))
     queries = {
         "q_query_ms": query,
@@ -253,11 +259,15 @@ def _drop_tables(url: str, families: list[str], pairs: list[str]) -> None:
         conn.execute(f"drop table if exists {names}")
 
 
+def _compiled_reg_rate(target: str, pair: str) -> str:
+    """The SQL dbt compiled for reg_rate_<pair> in the last build, from the target directory."""
+    return Path(target, "compiled", "bqx_warehouse", "models", "reg_rate", f"reg_rate_{pair}.sql").read_text()
+
+
 def _chosen_method(target: str, pair: str) -> str:
     """The method reg_terms took in the last build: its CTEs are named after it, in the
     compiled SQL dbt wrote to the target directory."""
-    sql = Path(target, "compiled", "bqx_warehouse", "models", "reg_rate", f"reg_rate_{pair}.sql")
-    return "chunk" if "chunk_rows" in sql.read_text() else "merge"
+    return "chunk" if "chunk_rows" in _compiled_reg_rate(target, pair) else "merge"
 
 
 def _fresh_build(url: str, families: list[str], pairs: list[str], args: list[str]) -> float:
