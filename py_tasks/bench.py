@@ -20,6 +20,10 @@ holding D days of synthetic bars for the 28 pairs (or HistData files given with
 (e)  dbt test of the built families (the validation stage);
 (f)  ``dbt run`` of correlation_bqx (time per row);
 (g)  correlation_bqx with only the shortest against only the longest covariance window;
+(t)  ``dbt run`` of technical and of bollinger (time per row), each against reg_rate
+     alone in the same run (its time per row), and (t2) their out-of-database peer:
+     COPY the bars out, TA-Lib and ``ta`` in Python (the cross-check's reference
+     functions), COPY the results back into a table;
 and the ratios. ``bqx bench --export`` instead measures the export of the
 selected database's features (e.g. after ``bqx demo``) next to the COPY floor.
 Timings are wall-clock on a shared machine: compare ratios within
@@ -427,6 +431,58 @@ def out_of_database(url: str, pairs: list[str], windows: list[int], y_bqx: str) 
     return time.perf_counter() - t0
 
 
+# ----------------------------------------------------------------------------- (t)
+INDICATOR_FAMILIES = ("technical", "bollinger")
+
+
+def indicator_families(url: str, pairs: list[str], repeat: int) -> dict:
+    """(t): reg_rate alone, then technical and bollinger, each into new tables (best of
+    ``repeat``), with their rows; (t2) the out-of-database TA-Lib peer of both."""
+    out: dict = {}
+    for fam in ("reg_rate", *INDICATOR_FAMILIES):
+        models = " ".join(f"{fam}_{p}" for p in pairs)
+        _say(f"(t) dbt run {fam} into new tables")
+        out[f"t_{fam}_s"] = _best(
+            repeat, _fresh_build, url, [fam], pairs, ["run", "--select", models, "--full-refresh"]
+        )
+        out[f"t_{fam}_rows"] = _family_rows(url, [fam], pairs)
+    _say("(t2) out of the database: COPY bars out, TA-Lib + ta in Python, COPY results in")
+    out["t2_talib_s"] = talib_peer(url, pairs)
+    return out
+
+
+def talib_peer(url: str, pairs: list[str]) -> float:
+    """(t2): per pair, COPY the rate-index bar and w15_bqx_return out, compute every
+    technical and bollinger column with the cross-check's TA-Lib/ta reference functions,
+    COPY the columns into a new table; pairs in parallel (dbt's thread count)."""
+    from . import crosscheck_technical as ref
+
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute("drop schema if exists bench_t2 cascade")
+        conn.execute("create schema bench_t2")
+
+    def one(pair: str) -> None:
+        with db.connect(url, autocommit=True) as conn:
+            bars = ref.read_inputs(conn, pair)
+            for fam, columns in (
+                ("technical", ref.reference_technical(bars)),
+                ("bollinger", ref.reference_bollinger(bars)),
+            ):
+                names = list(columns)
+                ddl = ", ".join(f"{c} double precision" for c in names)
+                conn.execute(f"create table bench_t2.{fam}_{pair} (ts_utc timestamptz, {ddl})")
+                ts = bars["ts_us"] - PG_EPOCH_US
+                _copy_in(conn, f"bench_t2.{fam}_{pair}", ts, [np.asarray(columns[c], dtype=float) for c in names])
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(_threads()) as pool:
+        list(pool.map(one, pairs))
+    elapsed = time.perf_counter() - t0
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute("drop schema bench_t2 cascade")
+    return elapsed
+
+
 # ----------------------------------------------------------------------------- driver
 def _best(repeat: int, fn, *args) -> float:
     """The fastest of ``repeat`` runs: on a shared machine the minimum is the figure
@@ -515,6 +571,8 @@ def run_bench(
         else:
             _say("(f), (g) skipped: correlation_bqx needs the bqx tables of all 28 pairs")
 
+        results.update(indicator_families(url, pairs, repeat))
+
         _say("(c) write floor: CREATE TABLE AS of constants, same rows and columns")
         floor_runs = []
         for _ in range(max(1, repeat)):
@@ -593,6 +651,24 @@ def print_results(r: dict) -> None:
         f"   W{w_max}/W{w_min} = {d_tree / d_min:5.2f}x  (reg_method = merge)",
         f"  (e)  dbt test of bqx, reg_rate, reg_bqx  {r['e_test_s']:8.2f} s",
     ]
+    if "t_reg_rate_s" in r:
+        reg_us = r["t_reg_rate_s"] * 1e6 / r["t_reg_rate_rows"]
+        lines.append(
+            f"  (t)  dbt run reg_rate alone              {r['t_reg_rate_s']:8.2f} s  {reg_us:7.2f} µs/row"
+        )
+        targets = {"technical": 3.0, "bollinger": 1.0}
+        for fam in INDICATOR_FAMILIES:
+            t, n = r[f"t_{fam}_s"], r[f"t_{fam}_rows"]
+            lines.append(
+                f"       dbt run {fam:<28} {t:8.2f} s  {t * 1e6 / n:7.2f} µs/row   "
+                f"/reg_rate per row = {t * 1e6 / n / reg_us:5.2f}x  (target <= {targets[fam]:g}x)"
+            )
+        both = r["t_technical_s"] + r["t_bollinger_s"]
+        lines.append(
+            f"  (t2) COPY out + TA-Lib/ta + COPY in      {r['t2_talib_s']:8.2f} s  "
+            f"{r['t2_talib_s'] * 1e6 / r['t_technical_rows']:7.2f} µs/row   "
+            f"(technical + bollinger in SQL) / t2 = {both / r['t2_talib_s']:5.2f}x"
+        )
     if "f_corr_s" in r:
         g_min, g_max = r[f"g_cov_w{r['cov_w_min']}_s"], r[f"g_cov_w{r['cov_w_max']}_s"]
         lines += [

@@ -34,6 +34,22 @@ CORR_TERM_STATS = (
 )
 CORR_RETURN = "w15_bqx_return"  # SPEC 2.4: the series of the cross-pair correlations
 
+# technical: the columns after the moving averages, in table order (the macro
+# _technical_columns lists the same; the columns_match_windows test compares them)
+TECHNICAL_FIXED = (
+    "rsi_14", "macd", "macd_signal", "macd_hist", "stoch_k", "stoch_d",
+    "cci_20", "willr_14", "roc_12", "mom_10", "mom_20", "trix_15", "ultosc",
+    "adx_14", "plus_di_14", "minus_di_14", "aroon_up_25", "aroon_down_25",
+    "atr_14", "natr_14", "trange", "donchian_high_20", "donchian_low_20",
+    "keltner_upper_20", "keltner_lower_20", "awesome_osc", "mass_index",
+    "vortex_pos_14", "vortex_neg_14", "ulcer_14",
+    "obv", "ad", "adosc", "mfi_14", "cmf_20", "force_13", "vpt", "nvi", "eom_14",
+    "bqx_rsi_14", "bqx_macd", "bqx_macd_signal", "bqx_macd_hist",
+)  # fmt: skip
+# bollinger: the sources (column suffix, input column) and the five columns per window
+BOLLINGER_SOURCES = (("rate", "rate_index"), ("bqx", "w15_bqx_return"))
+BOLLINGER_STATS = ("upper", "middle", "lower", "width", "pct_b")
+
 
 @dataclass(frozen=True)
 class Family:
@@ -99,6 +115,30 @@ FAMILIES: tuple[Family, ...] = (
         description="Term covariances of {pair}'s reg_bqx terms and cross-pair correlations of its "
         "BQX return with its base- and quote-related pairs.",
     ),
+    Family(
+        name="technical",
+        sql=(
+            "{{{{ technical(\n"
+            "    source=ref('rate_index'),\n"
+            "    momentum=ref('bqx_{pair}'),\n"
+            "    pair='{pair}',\n"
+            "    ma_windows=var('ma_windows'),\n"
+            ") }}}}\n"
+        ),
+        description="Technical indicators of {pair}'s rate-index bar, as TA-Lib computes them.",
+    ),
+    Family(
+        name="bollinger",
+        sql=(
+            "{{{{ bollinger(\n"
+            "    source=ref('rate_index'),\n"
+            "    momentum=ref('bqx_{pair}'),\n"
+            "    pair='{pair}',\n"
+            "    windows=var('bollinger_windows'),\n"
+            ") }}}}\n"
+        ),
+        description="Bollinger bands of {pair}'s rate index and BQX momentum (w15_bqx_return).",
+    ),
 )
 
 
@@ -137,6 +177,10 @@ def _columns(family: str, vars_: dict, pair: str | None = None) -> list[dict]:
     cols: list[dict] = [grain]
     if family == "correlation_bqx":
         return cols + _correlation_columns(vars_, pair or "")
+    if family == "technical":
+        return cols + technical_columns(vars_)
+    if family == "bollinger":
+        return cols + bollinger_columns(vars_)
     if family == "bqx":
         cols.append(
             {
@@ -162,6 +206,54 @@ def _columns(family: str, vars_: dict, pair: str | None = None) -> list[dict]:
                     {
                         "name": f"w{w}_{stat}",
                         "description": f"{{{{ doc('reg_{stat}') }}}} Window: {w} bars.",
+                    }
+                )
+    return cols
+
+
+def technical_column_names(vars_: dict) -> list[str]:
+    """The technical family's indicator columns, in table order."""
+    ma = [int(w) for w in vars_["ma_windows"]]
+    return [f"sma_{w}" for w in ma] + [f"ema_{w}" for w in ma] + list(TECHNICAL_FIXED)
+
+
+def technical_columns(vars_: dict) -> list[dict]:
+    cols: list[dict] = [
+        {"name": "rate_index", "description": "{{ doc('col_rate_index') }} The close of the bar the indicators read.",
+         "data_tests": ["not_null"]}
+    ]
+    for name in technical_column_names(vars_):
+        stem, _, period = name.rpartition("_")
+        if stem in ("sma", "ema"):
+            text = f"{{{{ doc('tech_{stem}') }}}} Window: {period} bars."
+        else:
+            text = f"{{{{ doc('tech_{name}') }}}}"
+        cols.append({"name": name, "description": text})
+    return cols
+
+
+def bollinger_column_names(vars_: dict) -> list[str]:
+    """The bollinger family's band columns, in table order."""
+    return [
+        f"bb_{src}_{w}_{stat}"
+        for w in (int(w) for w in vars_["bollinger_windows"])
+        for src, _ in BOLLINGER_SOURCES
+        for stat in BOLLINGER_STATS
+    ]
+
+
+def bollinger_columns(vars_: dict) -> list[dict]:
+    cols: list[dict] = [
+        {"name": "rate_index", "description": "{{ doc('col_rate_index') }}", "data_tests": ["not_null"]},
+        {"name": CORR_RETURN, "description": "{{ doc('bb_bqx_input') }}"},
+    ]
+    for w in (int(w) for w in vars_["bollinger_windows"]):
+        for src, column in BOLLINGER_SOURCES:
+            for stat in BOLLINGER_STATS:
+                cols.append(
+                    {
+                        "name": f"bb_{src}_{w}_{stat}",
+                        "description": f"{{{{ doc('bb_{stat}') }}}} Series: {column}; window: {w} bars.",
                     }
                 )
     return cols
@@ -211,6 +303,25 @@ def _model_tests(family: str, pair: str, vars_: dict) -> list:
                 }
             },
             {"one_row_per_source_bar": {"arguments": {"source": f"ref('reg_bqx_{pair}')"}}},
+        ]
+    if family in ("technical", "bollinger"):
+        return [
+            {f"{family}_contract": {"arguments": {"momentum": f"ref('bqx_{pair}')"}}},
+            {
+                "columns_match_windows": {
+                    "arguments": {
+                        "leading_columns": ["ts_utc", "rate_index"]
+                        + ([CORR_RETURN] if family == "bollinger" else []),
+                        "windows_var": "ma_windows",
+                        "stats": [],
+                        "pattern": "",
+                        "trailing_columns": technical_column_names(vars_)
+                        if family == "technical"
+                        else bollinger_column_names(vars_),
+                    }
+                }
+            },
+            {"one_row_per_source_bar": {"arguments": {"source": "ref('rate_index')", "pair": pair}}},
         ]
     if family == "bqx":
         return [

@@ -1,24 +1,24 @@
 {#-
     The model has exactly the expected columns: `leading_columns`, then for every
     window W of var `windows_var` one column per entry of `stats`, named by `pattern`
-    (`{w}` and `{stat}` are replaced), and nothing else. For reg_rate and reg_bqx
-    this is their schema alignment: same windows, all seven columns each.
-    Returns one row per missing or unexpected column.
+    (`{w}` and `{stat}` are replaced), then `trailing_columns`, and nothing else. For
+    reg_rate and reg_bqx this is their schema alignment: same windows, all seven
+    columns each. Returns one row per missing or unexpected column.
 -#}
-{% test columns_match_windows(model, leading_columns, windows_var, stats, pattern) %}
-{%- set windows = var(windows_var) -%}
+{% test columns_match_windows(model, leading_columns, windows_var, stats, pattern, trailing_columns=[]) %}
+{%- set expected = leading_columns | list -%}
+{%- for w in var(windows_var) -%}
+    {%- for s in stats -%}
+        {%- do expected.append(pattern | replace("{w}", w | string) | replace("{stat}", s)) -%}
+    {%- endfor -%}
+{%- endfor -%}
+{%- do expected.extend(trailing_columns) -%}
 with expected as (
 
     select column_name
     from (values
-        {%- for c in leading_columns %}
-        ('{{ c }}'){{ ',' }}
-        {%- endfor %}
-        {%- for w in windows %}
-        {%- set outer_last = loop.last %}
-        {%- for s in stats %}
-        ('{{ pattern | replace("{w}", w | string) | replace("{stat}", s) }}'){{ ',' if not (outer_last and loop.last) }}
-        {%- endfor %}
+        {%- for c in expected %}
+        ('{{ c }}'){{ ',' if not loop.last }}
         {%- endfor %}
     ) as v (column_name)
 

@@ -19,8 +19,8 @@ from py_tasks.dbtcmd import run_dbt
 from py_tasks.load import ensure_raw_table
 
 PAIRS = ["eurusd", "usdjpy"]
-FAMILIES = ["bqx", "reg_rate", "reg_bqx"]
-SELECT = " ".join(f"+reg_bqx_{p} +reg_rate_{p}" for p in PAIRS)
+FAMILIES = ["bqx", "reg_rate", "reg_bqx", "technical", "bollinger"]
+SELECT = " ".join(f"+reg_bqx_{p} +reg_rate_{p} +technical_{p} +bollinger_{p}" for p in PAIRS)
 
 
 def _dbt(url: str, *args: str, vars_: dict | None = None) -> None:

@@ -22,6 +22,14 @@ CASES = [
      "bqx_momentum: 'pair' must match ^[a-z]{6}$, got EURUSD"),
     ("{{ bqx_momentum(source=ref('rate_index'), price_column='rate_index', windows=[1]) }}",
      "bqx_momentum: every window must be an integer >= 2 (a sample stdev needs 2 bars), got 1"),
+    ("{{ bollinger(source=ref('rate_index'), momentum=ref('bqx_eurusd'), pair='eurusd', windows=[20, 1]) }}",
+     "bollinger: every window must be an integer >= 2 (a standard deviation needs 2 bars), got 1"),
+    ("{{ bollinger(source=ref('rate_index'), momentum=none, pair='eurusd', windows=[20]) }}",
+     "bollinger: argument 'momentum' (a ref() to the pair's bqx table) is required"),
+    ("{{ technical(source=ref('rate_index'), momentum=ref('bqx_eurusd'), pair='eur/usd', ma_windows=[10]) }}",
+     "technical: 'pair' must match ^[a-z]{6}$, got eur/usd"),
+    ("{{ technical(source=ref('rate_index'), momentum=ref('bqx_eurusd'), pair='eurusd', ma_windows=[10, 10]) }}",
+     "technical: 'windows' has duplicates"),
 ]
 
 
