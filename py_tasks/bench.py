@@ -454,25 +454,29 @@ def indicator_families(url: str, pairs: list[str], repeat: int) -> dict:
 def talib_peer(url: str, pairs: list[str]) -> float:
     """(t2): per pair, COPY the rate-index bar and w15_bqx_return out, compute every
     technical and bollinger column with the cross-check's TA-Lib/ta reference functions,
-    COPY the columns into a new table; pairs in parallel (dbt's thread count)."""
+    COPY the columns into a new table; pairs in parallel (dbt's thread count). The
+    reference functions also work out where a row is a knife edge for the cross-check,
+    so this peer does a little more than a bare TA-Lib worker would."""
     from . import crosscheck_technical as ref
+    from .crosscheck import built_tables
 
     with db.connect(url, autocommit=True) as conn:
         conn.execute("drop schema if exists bench_t2 cascade")
         conn.execute("create schema bench_t2")
+        tables = built_tables(conn)
 
     def one(pair: str) -> None:
         with db.connect(url, autocommit=True) as conn:
-            bars = ref.read_inputs(conn, pair)
-            for fam, columns in (
-                ("technical", ref.reference_technical(bars)),
-                ("bollinger", ref.reference_bollinger(bars)),
+            inputs, _ = ref.read_inputs(conn, pair, tables)
+            ts = inputs.ts_us - PG_EPOCH_US  # Unix µs -> PostgreSQL µs since 2000
+            for fam, groups in (
+                ("technical", ref.technical_references(inputs)),
+                ("bollinger", ref.bollinger_references(inputs)),
             ):
-                names = list(columns)
-                ddl = ", ".join(f"{c} double precision" for c in names)
+                columns = {name: r.expected for group in groups for name, r in group.items()}
+                ddl = ", ".join(f"{c} double precision" for c in columns)
                 conn.execute(f"create table bench_t2.{fam}_{pair} (ts_utc timestamptz, {ddl})")
-                ts = bars["ts_us"] - PG_EPOCH_US
-                _copy_in(conn, f"bench_t2.{fam}_{pair}", ts, [np.asarray(columns[c], dtype=float) for c in names])
+                _copy_in(conn, f"bench_t2.{fam}_{pair}", ts, list(columns.values()))
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(_threads()) as pool:

@@ -44,7 +44,12 @@ from .errors import BqxError
 FAMILIES = ("bqx", "reg_rate", "reg_bqx")
 # checked by py_tasks.crosscheck_correlation from its inputs (the reg_bqx and bqx tables)
 CORRELATION = "correlation_bqx"
-ALL_FAMILIES = (*FAMILIES, CORRELATION)
+# checked by py_tasks.crosscheck_technical against TA-Lib and ta, from the rate_index
+# model's bar and the stored w15_bqx_return
+TECHNICAL = "technical"
+BOLLINGER = "bollinger"
+INDICATOR_FAMILIES = (TECHNICAL, BOLLINGER)
+ALL_FAMILIES = (*FAMILIES, CORRELATION, *INDICATOR_FAMILIES)
 DEFAULT_SAMPLE = 200
 DEFAULT_SEED = 42
 DEFAULT_TAIL = 10
@@ -89,6 +94,12 @@ class ColumnResult:
     ts_utc: datetime | None = None
     expected: float | None = None  # None: NULL
     got: float | None = None  # None: NULL
+    # technical and bollinger: knife-edge rows not compared (the reference's answer moves
+    # by more than the tolerance under a one-ulp input move, or a tie broken the other
+    # way matches), and rows compared with an exact value because the reference itself
+    # is out of tolerance there (docs/crosscheck.md)
+    skipped: int = 0
+    imprecise: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +107,8 @@ class ColumnResult:
             "checked": self.checked,
             "breaches": self.breaches,
             "null_mismatches": self.null_mismatches,
+            "skipped": self.skipped,
+            "imprecise": self.imprecise,
             "max_ratio": _jsonable(self.max_ratio),
             "max_error": _jsonable(self.max_error),
             "tolerance": _jsonable(self.tolerance),
@@ -207,6 +220,9 @@ class Report:
                     f"  {col.column:<22} {_fmt_ratio(col.max_ratio):>10} "
                     f"{_fmt_num(col.max_error):>10} {_fmt_num(col.tolerance):>10}  {where}"
                     + (f"  [{col.breaches} breach(es)]" if col.breaches else "")
+                    + (f"  [{col.skipped} knife-edge row(s) skipped]" if col.skipped else "")
+                    + (f"  [{col.imprecise} row(s) against the exact value: reference "
+                       "imprecise]" if col.imprecise else "")
                 )
             deciles = " ".join(_fmt_ratio(r) for r in fam.ratio_by_decile)
             lines.append(f"  max ratio per tenth of the history: {deciles}")
@@ -800,8 +816,10 @@ def run_crosscheck(
     source_column = str(dbt_var("reg_bqx_source_column"))
     report = Report(sample=sample, seed=seed, tail=tail, base_ts=base)
     tables = built_tables(conn)
-    if not conn.execute("select 1 from pg_tables where schemaname = %s and tablename = 'm1_bars'",
-                        (raw_schema(),)).fetchone():
+    numpy_families = [f for f in FAMILIES if f in wanted_families]
+    if (numpy_families or not any(f in wanted_families for f in INDICATOR_FAMILIES)) and \
+            not conn.execute("select 1 from pg_tables where schemaname = %s "
+                             "and tablename = 'm1_bars'", (raw_schema(),)).fetchone():
         raise BqxError(f"table {raw_schema()}.m1_bars does not exist: the cross-check recomputes "
                        "from the raw bars; load them with `bqx load` or `bqx sample`")
     acc = {fam: _Accumulator(fam) for fam in FAMILIES if fam in wanted_families}
@@ -826,9 +844,17 @@ def run_crosscheck(
         result = _correlation_result(conn, wanted_pairs, sample, seed, tail)
         if result.pairs:
             report.families[CORRELATION] = result
+    indicators = [f for f in INDICATOR_FAMILIES if f in wanted_families]
+    if indicators:
+        from .crosscheck_technical import check_technical_families
+
+        report.families.update(check_technical_families(
+            conn, indicators, wanted_pairs, sample, seed, tail=tail, tables=tables,
+            skipped=report.skipped, explicit_pairs=pairs is not None, progress=say))
     if not report.families:
         raise BqxError(
-            f"nothing to cross-check: no table {' or '.join(f + '_<pair>' for f in acc)} "
+            f"nothing to cross-check: no table "
+            f"{' or '.join(f + '_<pair>' for f in wanted_families)} "
             f"for {'the given pairs' if pairs is not None else 'any pair'} in schema "
             f"{schema()}; build them first, e.g. `bqx dbt -- build --select reg_bqx+`")
     report.seconds = time.perf_counter() - started
@@ -882,7 +908,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "reg_bqx_{pair}: reads each pair's bars from raw.m1_bars, recomputes the rate "
         "index, momentum and numpy.polyfit regressions, and compares sampled rows "
         "(random rows plus warm-up boundaries, gaps, flat windows and the last rows) "
-        "against the tables. Tolerances: docs/crosscheck.md.",
+        "against the tables; correlation_bqx_{pair} from the stored reg_bqx and bqx "
+        "tables; technical_{pair} and bollinger_{pair} against TA-Lib and ta, fed the "
+        "stored rate_index bar and w15_bqx_return. Tolerances: docs/crosscheck.md.",
     )
     parser.add_argument("--family", default=None,
                         help=f"comma-separated families (default: those built of "

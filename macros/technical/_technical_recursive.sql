@@ -1,25 +1,338 @@
-{#- STUB (to be replaced): the EMA-type and Wilder indicators. Emits
-    ",\n\n<cte> as (...)" ... ending in a CTE named tr_out that carries every column
-    of `input` plus its own outputs. -#}
-{% macro _technical_recursive_lookback(ma_windows) %}
-    {{- return(ma_windows | max) -}}
+{#-
+    _technical_recursive: the EMA-type and Wilder indicators of technical_{pair},
+    exact and set-based.
+
+    Method. Every recursion here is a first-order linear recurrence
+    e_t = β·e_(t−1) + y_t (an EMA: β = 1 − α, y_t = α·x_t; Wilder's average:
+    β = (N−1)/N, y_t = x_t/N; Wilder's running sum of ADX/DI: y_t = x_t). Its
+    solution is e_t = Σ_(j≥0) β^j·y_(t−j), and the weighted sum over the last 2^k
+    rows, S_k(t) = Σ_(j<2^k) β^j·y_(t−j), doubles with one lag():
+    S_(k+1)(t) = S_k(t) + β^(2^k)·S_k(t − 2^k) (0 before the first row read). After
+    K levels the dropped tail weighs β^(2^K) relative to what is kept; K is the
+    least level with β^(2^K) ≤ 1e-18 (so the truncation is far below float
+    precision), and for the ratio outputs whose numerator and denominator both
+    decay during a flat stretch (RSI, DI, the mass index) the window also spans
+    800 more rows, so a flat stretch of up to 800 bars keeps the reference's ratio
+    (beyond that the sums reach exact 0 where the reference still holds tiny
+    values). The reference's seed is part of the input: y at the seed bar s is the
+    reference's first value (TA-Lib: the SMA of the first N inputs, summed in bar
+    order like TA-Lib does; pandas ewm(adjust=False): the first input), y = 0 before
+    it, so e_t = S_K(t) exactly from s on; the output is NULL before s. All series
+    share the same window passes: one pass is one CTE whose lag()s all run over
+    `window w as (order by ts_utc)`, so a pass is one WindowAgg node over sorted
+    rows, O(rows). A chain (MACD's signal of the MACD line, TRIX's EMA of EMA of
+    EMA, ADX of DX, the mass index's EMA of EMA) defines the next recursion's input
+    in the pass after its source's last level, then doubles it in later passes;
+    the number of passes is the longest chain (TRIX: 3 × 9 levels + 3). The
+    passes run on a narrow row (ts_utc, rn, rn_b, c and one column per recursion),
+    joined back to the input at the end.
+
+    Exact: each output is the reference's recursion and seed, evaluated as a sum
+    of at most 2^K terms in a fixed order; the differences from the reference
+    are rounding (≈ K ulps of the sum) and the dropped tail (≤ 1e-18 relative).
+
+    Lookback: an output at bar t reads bars t − D .. t, D = the sum of the chained
+    window lengths (2^K − 1 each) plus the one-bar lags (previous close/high/low)
+    and, for the mass index, its 25-bar sum. `_technical_recursive_lookback`
+    returns D + the largest seed bar + a margin, so an incremental run reads every
+    bar a new row depends on, and no bar it depends on is a seed bar (whose input
+    needs the history's first rows) unless the read starts at the pair's first
+    bar: every new row is computed from the same inputs in the same order as in a
+    full refresh, bit for bit.
+-#}
+
+{#- The recursions: name, β, levels K, position column, defining pass group
+    (0 = from the bars, else the names it depends on). -#}
+{% macro _technical_recursive_plan(ma_windows) %}
+    {%- set flat_margin = 800 -%}
+    {%- set plan = [] -%}
+    {%- set specs = [] -%}
+    {%- for w in ma_windows %}{% do specs.append({'name': 'ema' ~ w, 'beta': 1 - 2 / (w + 1), 'deps': [], 'ratio': false}) %}{% endfor -%}
+    {%- if 20 not in ma_windows %}{% do specs.append({'name': 'ema20', 'beta': 1 - 2 / 21, 'deps': [], 'ratio': false}) %}{% endif -%}
+    {%- do specs.extend([
+        {'name': 'f12', 'beta': 1 - 2 / 13, 'deps': [], 'ratio': false},
+        {'name': 's26', 'beta': 1 - 2 / 27, 'deps': [], 'ratio': false},
+        {'name': 'sig', 'beta': 1 - 2 / 10, 'deps': ['f12', 's26'], 'ratio': false},
+        {'name': 'tx1', 'beta': 1 - 2 / 16, 'deps': [], 'ratio': false},
+        {'name': 'tx2', 'beta': 1 - 2 / 16, 'deps': ['tx1'], 'ratio': false},
+        {'name': 'tx3', 'beta': 1 - 2 / 16, 'deps': ['tx2'], 'ratio': false},
+        {'name': 'gain', 'beta': 1 - 1 / 14, 'deps': [], 'ratio': true},
+        {'name': 'loss', 'beta': 1 - 1 / 14, 'deps': [], 'ratio': true},
+        {'name': 'atr', 'beta': 1 - 1 / 14, 'deps': [], 'ratio': false},
+        {'name': 'atr20', 'beta': 1 - 1 / 20, 'deps': [], 'ratio': false},
+        {'name': 'pdm', 'beta': 1 - 1 / 14, 'deps': [], 'ratio': true},
+        {'name': 'mdm', 'beta': 1 - 1 / 14, 'deps': [], 'ratio': true},
+        {'name': 'trs', 'beta': 1 - 1 / 14, 'deps': [], 'ratio': true},
+        {'name': 'adx', 'beta': 1 - 1 / 14, 'deps': ['pdm', 'mdm', 'trs'], 'ratio': false},
+        {'name': 'ms1', 'beta': 1 - 2 / 10, 'deps': [], 'ratio': true},
+        {'name': 'ms2', 'beta': 1 - 2 / 10, 'deps': ['ms1'], 'ratio': true},
+        {'name': 'adf', 'beta': 1 - 2 / 4, 'deps': [], 'ratio': false},
+        {'name': 'ads', 'beta': 1 - 2 / 11, 'deps': [], 'ratio': false},
+        {'name': 'frc', 'beta': 1 - 2 / 14, 'deps': [], 'ratio': false},
+        {'name': 'bgain', 'beta': 1 - 1 / 14, 'deps': [], 'ratio': true},
+        {'name': 'bloss', 'beta': 1 - 1 / 14, 'deps': [], 'ratio': true},
+        {'name': 'bf12', 'beta': 1 - 2 / 13, 'deps': [], 'ratio': false},
+        {'name': 'bs26', 'beta': 1 - 2 / 27, 'deps': [], 'ratio': false},
+        {'name': 'bsig', 'beta': 1 - 2 / 10, 'deps': ['bf12', 'bs26'], 'ratio': false},
+    ]) -%}
+    {%- set by_name = {} -%}
+    {%- for s in specs -%}
+        {#- levels: least K with beta^(2^K) <= 1e-18 over the needed span -#}
+        {%- set ns = namespace(k=0, span=1) -%}
+        {%- set extra = flat_margin if s.ratio else 0 -%}
+        {%- for k in range(0, 20) -%}
+            {%- if ns.k == 0 and ((s.beta ** ((2 ** k) - extra)) <= 1e-18 if (2 ** k) > extra else false) -%}
+                {%- set ns.k = k -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- set ns.d = 0 -%}
+        {%- set ns.span = 0 -%}
+        {%- for dep in s.deps -%}
+            {%- set p = by_name[dep] -%}
+            {%- if p.done + 1 > ns.d %}{% set ns.d = p.done + 1 %}{% endif -%}
+            {%- if p.span > ns.span %}{% set ns.span = p.span %}{% endif -%}
+        {%- endfor -%}
+        {%- set item = {'name': s.name, 'beta': s.beta, 'k': ns.k, 'def': ns.d, 'done': ns.d + ns.k,
+                        'span': ns.span + (2 ** ns.k) - 1} -%}
+        {%- do by_name.update({s.name: item}) -%}
+        {%- do plan.append(item) -%}
+    {%- endfor -%}
+    {{- return(plan) -}}
 {% endmacro %}
 
-{% macro _technical_recursive(input, ma_windows) %},
+
+{% macro _technical_recursive_lookback(ma_windows) %}
+    {%- set plan = _technical_recursive_plan(ma_windows) -%}
+    {%- set ns = namespace(span=0) -%}
+    {%- for s in plan %}{% if s.span > ns.span %}{% set ns.span = s.span %}{% endif %}{% endfor -%}
+    {#- + 1 bar of lags in the inputs, + 1 for TRIX's previous value, + 24 for the
+        mass index's 25-bar sum; seeds: the largest is EMA(max W) at bar W − 1, the
+        others below bar 100 (the BQX series starts 15 bars in, its seeds by 33). -#}
+    {%- set seed = [(ma_windows | max) - 1, 100] | max -%}
+    {{- return(ns.span + 1 + 1 + 24 + seed + 2) -}}
+{% endmacro %}
+
+
+{#- The input y of a recursion at its defining pass (SQL over the previous CTE). -#}
+{% macro _technical_recursive_input(name, ma_windows, r) %}
+    {%- set cum = 'over w_cum' -%}
+    {%- if name.startswith('ema') -%}
+        {%- set w = name[3:] | int -%}
+        case when rn = {{ w - 1 }} then sum(c) {{ cum }} / {{ w }}.0 when rn > {{ w - 1 }} then {{ 2 / (w + 1) }}::float8 * c else 0 end
+    {%- elif name == 'f12' -%}
+        case when rn = 25 then sum(case when rn >= 14 then c end) {{ cum }} / 12.0 when rn > 25 then {{ 2 / 13 }}::float8 * c else 0 end
+    {%- elif name == 's26' -%}
+        case when rn = 25 then sum(c) {{ cum }} / 26.0 when rn > 25 then {{ 2 / 27 }}::float8 * c else 0 end
+    {%- elif name == 'sig' -%}
+        case when rn = 33 then sum(case when rn >= 25 then {{ r.f12 }} - {{ r.s26 }} end) {{ cum }} / 9.0 when rn > 33 then {{ 2 / 10 }}::float8 * ({{ r.f12 }} - {{ r.s26 }}) else 0 end
+    {%- elif name == 'tx1' -%}
+        case when rn = 14 then sum(c) {{ cum }} / 15.0 when rn > 14 then {{ 2 / 16 }}::float8 * c else 0 end
+    {%- elif name == 'tx2' -%}
+        case when rn = 28 then sum(case when rn >= 14 then {{ r.tx1 }} end) {{ cum }} / 15.0 when rn > 28 then {{ 2 / 16 }}::float8 * {{ r.tx1 }} else 0 end
+    {%- elif name == 'tx3' -%}
+        case when rn = 42 then sum(case when rn >= 28 then {{ r.tx2 }} end) {{ cum }} / 15.0 when rn > 42 then {{ 2 / 16 }}::float8 * {{ r.tx2 }} else 0 end
+    {%- elif name in ('gain', 'loss', 'bgain', 'bloss') -%}
+        {%- set pos = 'rn_b' if name.startswith('b') else 'rn' -%}
+        {%- set x = ('x_' ~ name) -%}
+        case when {{ pos }} = 14 then sum({{ x }}) {{ cum }} / 14.0 when {{ pos }} > 14 then {{ x }} / 14.0 else 0 end
+    {%- elif name == 'atr' -%}
+        case when rn = 14 then sum(x_tr) {{ cum }} / 14.0 when rn > 14 then x_tr / 14.0 else 0 end
+    {%- elif name == 'atr20' -%}
+        case when rn = 20 then sum(x_tr) {{ cum }} / 20.0 when rn > 20 then x_tr / 20.0 else 0 end
+    {%- elif name in ('pdm', 'mdm', 'trs') -%}
+        {%- set x = 'x_tr' if name == 'trs' else 'x_' ~ name -%}
+        case when rn = 13 then sum({{ x }}) {{ cum }} when rn > 13 then {{ x }} else 0 end
+    {%- elif name == 'adx' -%}
+        case when rn = 27 then sum(case when rn >= 14 then {{ _technical_recursive_dx(r) }} end) {{ cum }} / 14.0
+             when rn > 27 then {{ _technical_recursive_dx(r) }} / 14.0 else 0 end
+    {%- elif name == 'ms1' -%}
+        case when rn = 0 then h - l else {{ 2 / 10 }}::float8 * (h - l) end
+    {%- elif name == 'ms2' -%}
+        case when rn = 8 then {{ r.ms1 }} when rn > 8 then {{ 2 / 10 }}::float8 * {{ r.ms1 }} else 0 end
+    {%- elif name in ('adf', 'ads') -%}
+        {%- set k = 2 / 4 if name == 'adf' else 2 / 11 -%}
+        case when rn = 0 then x_ad else {{ k }}::float8 * x_ad end
+    {%- elif name == 'frc' -%}
+        case when rn = 1 then x_frc when rn > 1 then {{ 2 / 14 }}::float8 * x_frc else 0 end
+    {%- elif name == 'bf12' -%}
+        case when rn_b = 25 then sum(case when rn_b >= 14 then b end) {{ cum }} / 12.0 when rn_b > 25 then {{ 2 / 13 }}::float8 * b else 0 end
+    {%- elif name == 'bs26' -%}
+        case when rn_b = 25 then sum(b) {{ cum }} / 26.0 when rn_b > 25 then {{ 2 / 27 }}::float8 * b else 0 end
+    {%- elif name == 'bsig' -%}
+        case when rn_b = 33 then sum(case when rn_b >= 25 then {{ r.bf12 }} - {{ r.bs26 }} end) {{ cum }} / 9.0 when rn_b > 33 then {{ 2 / 10 }}::float8 * ({{ r.bf12 }} - {{ r.bs26 }}) else 0 end
+    {%- endif -%}
+{% endmacro %}
+
+{#- TA-Lib's DX from the Wilder sums (0 where TA-Lib skips it: TR sum or DI sum 0). -#}
+{% macro _technical_recursive_dx(r) -%}
+(case when {{ r.trs }} <> 0 and (100.0 * ({{ r.mdm }} / {{ r.trs }})) + (100.0 * ({{ r.pdm }} / {{ r.trs }})) <> 0
+    then 100.0 * (abs((100.0 * ({{ r.mdm }} / {{ r.trs }})) - (100.0 * ({{ r.pdm }} / {{ r.trs }}))) / ((100.0 * ({{ r.mdm }} / {{ r.trs }})) + (100.0 * ({{ r.pdm }} / {{ r.trs }}))))
+    else 0 end)
+{%- endmacro %}
+
+
+{% macro _technical_recursive(input, ma_windows) %}
+{%- set plan = _technical_recursive_plan(ma_windows) -%}
+{%- set ns = namespace(last=0, n0=0) -%}
+{#- r: how each recursion's current value is read. The recursions defined from the
+    bars (pass group 0) travel together in one float8[] column g0, so that a pass
+    fetches one earlier row per group (one lag() call, shared by all its elements);
+    the chained ones are scalar columns s_<name>. -#}
+{%- set r = {} -%}
+{%- set g0 = [] -%}
+{%- for s in plan -%}
+    {%- if s.done > ns.last %}{% set ns.last = s.done %}{% endif -%}
+    {%- if s.def == 0 -%}
+        {%- do g0.append(s) -%}
+        {%- do r.update({s.name: 'g0[' ~ (g0 | length) ~ ']'}) -%}
+    {%- else -%}
+        {%- do r.update({s.name: 's_' ~ s.name}) -%}
+    {%- endif -%}
+{%- endfor -%},
+
+tr_in as (
+
+    -- the narrow row of the recursions, with the previous bar
+    select
+        ts_utc,
+        rn,
+        rn_b,
+        c,
+        h,
+        l,
+        v,
+        b,
+        ad,
+        lag(c) over w as c1,
+        lag(h) over w as h1,
+        lag(l) over w as l1,
+        lag(b) over w as b1
+    from {{ input }}
+    window w as (order by ts_utc)
+
+),
+
+tr_x as (
+
+    -- one-bar inputs: gains and losses (close and BQX), true range, directional
+    -- movement (TA-Lib's rules), the AD line, the force term
+    select
+        ts_utc,
+        rn,
+        rn_b,
+        c,
+        h,
+        l,
+        b,
+        case when c - c1 < 0 then 0 else c - c1 end as x_gain,
+        case when c - c1 < 0 then c1 - c else 0 end as x_loss,
+        case when b - b1 < 0 then 0 else b - b1 end as x_bgain,
+        case when b - b1 < 0 then b1 - b else 0 end as x_bloss,
+        case when c1 is not null then greatest(h - l, abs(h - c1), abs(l - c1)) end as x_tr,
+        case when h - h1 > 0 and h - h1 > l1 - l then h - h1 else 0 end as x_pdm,
+        case when l1 - l > 0 and h - h1 < l1 - l then l1 - l else 0 end as x_mdm,
+        -- the AD line comes from _technical_windowed; until it is delivered (NULL),
+        -- TA-Lib's AD summed here (valid in a full refresh only)
+        coalesce(ad, sum(case when h - l > 0 then (((c - l) - (h - c)) / (h - l)) * v else 0 end) over w_cum) as x_ad,
+        (c - c1) * v as x_frc
+    from tr_in
+    window w_cum as (order by ts_utc rows between unbounded preceding and current row)
+
+)
+{%- for p in range(0, ns.last + 1) %},
+
+tr_p{{ p }} as (
+
+    select
+        ts_utc,
+        rn,
+        rn_b,
+        c
+        {%- if p == 0 %},
+        array[
+            {%- for s in g0 %}
+            coalesce({{ _technical_recursive_input(s.name, ma_windows, r) }}, 0){{ ',' if not loop.last }}
+            {%- endfor %}
+        ]::float8[] as g0
+        {%- elif p <= (g0 | map(attribute="done") | max) %},
+        array[
+            {%- for s in g0 %}
+            {%- if p <= s.done %}
+            g0[{{ loop.index }}] + {{ s.beta ** (2 ** (p - 1)) }}::float8 * coalesce((lag(g0, {{ 2 ** (p - 1) }}) over w)[{{ loop.index }}], 0){{ ',' if not loop.last }}
+            {%- else %}
+            g0[{{ loop.index }}]{{ ',' if not loop.last }}
+            {%- endif %}
+            {%- endfor %}
+        ]::float8[] as g0
+        {%- else %},
+        g0
+        {%- endif %}
+        {%- for s in plan if s.def > 0 %}
+        {%- if s.def == p %},
+        coalesce({{ _technical_recursive_input(s.name, ma_windows, r) }}, 0) as s_{{ s.name }}
+        {%- elif s.def < p and p <= s.done %}
+        {%- set m = 2 ** (p - s.def - 1) %},
+        s_{{ s.name }} + {{ s.beta ** m }}::float8 * lag(s_{{ s.name }}, {{ m }}, 0::float8) over w as s_{{ s.name }}
+        {%- elif s.def < p %},
+        s_{{ s.name }}
+        {%- endif %}
+        {%- endfor %}
+    from {{ 'tr_x' if p == 0 else 'tr_p' ~ (p - 1) }}
+    window w as (order by ts_utc), w_cum as (order by ts_utc rows between unbounded preceding and current row)
+
+)
+{%- endfor %},
+
+tr_res as (
+
+    select
+        ts_utc,
+        {%- for w in ma_windows %}
+        case when rn >= {{ w - 1 }} then {{ r['ema' ~ w] }} end as ema_{{ w }},
+        {%- endfor %}
+        case when rn >= 14 then case when {{ r.gain }} + {{ r.loss }} <> 0 then 100.0 * ({{ r.gain }} / ({{ r.gain }} + {{ r.loss }})) else 0 end end as rsi_14,
+        case when rn >= 33 then {{ r.f12 }} - {{ r.s26 }} end as macd,
+        case when rn >= 33 then {{ r.sig }} end as macd_signal,
+        case when rn >= 33 then ({{ r.f12 }} - {{ r.s26 }}) - {{ r.sig }} end as macd_hist,
+        case when rn >= 43 then
+            case when lag({{ r.tx3 }}) over w <> 0 then 100.0 * (({{ r.tx3 }} - lag({{ r.tx3 }}) over w) / lag({{ r.tx3 }}) over w) else 0 end
+        end as trix_15,
+        case when rn >= 27 then {{ r.adx }} end as adx_14,
+        case when rn >= 14 then case when {{ r.trs }} <> 0 then 100.0 * ({{ r.pdm }} / {{ r.trs }}) else 0 end end as plus_di_14,
+        case when rn >= 14 then case when {{ r.trs }} <> 0 then 100.0 * ({{ r.mdm }} / {{ r.trs }}) else 0 end end as minus_di_14,
+        case when rn >= 14 then {{ r.atr }} end as atr_14,
+        case when rn >= 14 then case when c <> 0 then ({{ r.atr }} / c) * 100.0 else 0 end end as natr_14,
+        case when rn >= 20 then {{ r.ema20 }} + 2 * {{ r.atr20 }} end as keltner_upper_20,
+        case when rn >= 20 then {{ r.ema20 }} - 2 * {{ r.atr20 }} end as keltner_lower_20,
+        -- ta's MassIndex: 25-bar sum of EMA1/EMA2 (NaN, here NULL, where EMA2 = 0)
+        case when rn >= 40 and count({{ r.ms1 }} / nullif({{ r.ms2 }}, 0)) over w25 = 25
+            then sum({{ r.ms1 }} / nullif({{ r.ms2 }}, 0)) over w25 end as mass_index,
+        case when rn >= 9 then {{ r.adf }} - {{ r.ads }} end as adosc,
+        case when rn >= 13 then {{ r.frc }} end as force_13,
+        case when rn_b >= 14 then case when {{ r.bgain }} + {{ r.bloss }} <> 0 then 100.0 * ({{ r.bgain }} / ({{ r.bgain }} + {{ r.bloss }})) else 0 end end as bqx_rsi_14,
+        case when rn_b >= 33 then {{ r.bf12 }} - {{ r.bs26 }} end as bqx_macd,
+        case when rn_b >= 33 then {{ r.bsig }} end as bqx_macd_signal,
+        case when rn_b >= 33 then ({{ r.bf12 }} - {{ r.bs26 }}) - {{ r.bsig }} end as bqx_macd_hist
+    from tr_p{{ ns.last }}
+    window w as (order by ts_utc), w25 as (order by ts_utc rows between 24 preceding and current row)
+
+),
 
 tr_out as (
 
     select
-        *
-        {%- for w in ma_windows %},
-        null::double precision as ema_{{ w }}
+        i.*,
+        {%- for w in ma_windows %}
+        r.ema_{{ w }},
         {%- endfor %}
         {%- for col in ['rsi_14', 'macd', 'macd_signal', 'macd_hist', 'trix_15', 'adx_14', 'plus_di_14',
             'minus_di_14', 'atr_14', 'natr_14', 'keltner_upper_20', 'keltner_lower_20', 'mass_index', 'adosc',
-            'force_13', 'bqx_rsi_14', 'bqx_macd', 'bqx_macd_signal', 'bqx_macd_hist'] %},
-        null::double precision as {{ col }}
+            'force_13', 'bqx_rsi_14', 'bqx_macd', 'bqx_macd_signal'] %}
+        r.{{ col }},
         {%- endfor %}
-    from {{ input }}
+        r.bqx_macd_hist
+    from {{ input }} as i
+    inner join tr_res as r on r.ts_utc = i.ts_utc
 
 )
 {%- endmacro %}
@@ -28,5 +341,28 @@ tr_out as (
     pair's bars) or 'rn_b' (the BQX series), 'nullable': may be NULL after the
     warm-up (a division by zero), 'lo'/'hi': bounds}. Read by the technical_contract test. -#}
 {% macro _technical_recursive_contract(ma_windows) %}
-    {{- return({}) -}}
+    {%- set contract = {} -%}
+    {%- for w in ma_windows %}{% do contract.update({'ema_' ~ w: {'first': w - 1}}) %}{% endfor -%}
+    {%- do contract.update({
+        'rsi_14': {'first': 14, 'lo': 0, 'hi': 100},
+        'macd': {'first': 33},
+        'macd_signal': {'first': 33},
+        'macd_hist': {'first': 33},
+        'trix_15': {'first': 43},
+        'adx_14': {'first': 27, 'lo': 0, 'hi': 100},
+        'plus_di_14': {'first': 14, 'lo': 0, 'hi': 100},
+        'minus_di_14': {'first': 14, 'lo': 0, 'hi': 100},
+        'atr_14': {'first': 14},
+        'natr_14': {'first': 14},
+        'keltner_upper_20': {'first': 20},
+        'keltner_lower_20': {'first': 20},
+        'mass_index': {'first': 40, 'nullable': true},
+        'adosc': {'first': 9},
+        'force_13': {'first': 13},
+        'bqx_rsi_14': {'first': 14, 'series': 'rn_b', 'lo': 0, 'hi': 100},
+        'bqx_macd': {'first': 33, 'series': 'rn_b'},
+        'bqx_macd_signal': {'first': 33, 'series': 'rn_b'},
+        'bqx_macd_hist': {'first': 33, 'series': 'rn_b'},
+    }) -%}
+    {{- return(contract) -}}
 {% endmacro %}

@@ -23,7 +23,8 @@ def test_bench_prints_every_figure_and_drops_its_database(
     assert main([*argv, "--polyfit-rows", "20", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     for label in ("(a) ", "(a')", "(b1)", "(b2)", "(c) ", "(c')", "(q) ", "(d) ", "(d')", "(e) ",
-                  "a/c =", "c'/c =", "a/c' =", "b1/a =", "W630/W60 =", "lag() reads alone"):
+                  "a/c =", "c'/c =", "a/c' =", "b1/a =", "W630/W60 =", "lag() reads alone",
+                  "(t) ", "(t2)", "dbt run technical", "dbt run bollinger", "/reg_rate per row ="):
         assert label in text, label
     assert "2 pairs, 1 day of synthetic bars," in text
     assert "(f), (g) skipped" in text  # correlation_bqx needs all 28 pairs
@@ -31,7 +32,8 @@ def test_bench_prints_every_figure_and_drops_its_database(
     assert figures["pairs"] == 2 and figures["rows"] > 0
     assert figures["q_lags"] == 42  # 14 in the 15-bar base block, then 4 per merge, 7 merges
     for key in ("a_build_s", "a_rebuild_s", "b1_scaled_s", "b2_s", "c_floor_s", "c_dbt_floor_s",
-                "q_query_ms", "q_lags_ms", "q_consts_ms", "d_w60_s", "d_w630_s", "d_w630_merge_s"):
+                "q_query_ms", "q_lags_ms", "q_consts_ms", "d_w60_s", "d_w630_s", "d_w630_merge_s",
+                "t_reg_rate_s", "t_technical_s", "t_bollinger_s", "t2_talib_s"):
         assert figures[key] > 0, key
     # reg_method auto: the merge tree for W = 60 alone, the chunk method for W = 630 alone
     assert (figures["d_w60_method"], figures["d_w630_method"], figures["d_w630_merge_method"]) == (
