@@ -20,10 +20,13 @@
     it, so e_t = S_K(t) exactly from s on; the output is NULL before s. All series
     share the same window passes: one pass is one CTE whose lag()s all run over
     `window w as (order by ts_utc)`, so a pass is one WindowAgg node over sorted
-    rows, O(rows). A chain (MACD's signal of the MACD line, TRIX's EMA of EMA of
+    rows, O(rows); the recursions defined from the bars travel in one float8[]
+    column, so a pass fetches one earlier row for all of them (one lag() call,
+    shared by the array's elements). A chain (MACD's signal of the MACD line, TRIX's EMA of EMA of
     EMA, ADX of DX, the mass index's EMA of EMA) defines the next recursion's input
     in the pass after its source's last level, then doubles it in later passes;
-    the number of passes is the longest chain (TRIX: 3 × 9 levels + 3). The
+    the number of passes is the longest chain (TRIX: 3 × 9 levels + 3 = 30, plus
+    the defining pass: 31 window CTEs with the default windows). The
     passes run on a narrow row (ts_utc, rn, rn_b, c and one column per recursion),
     joined back to the input at the end.
 
@@ -231,12 +234,10 @@ tr_x as (
         case when c1 is not null then greatest(h - l, abs(h - c1), abs(l - c1)) end as x_tr,
         case when h - h1 > 0 and h - h1 > l1 - l then h - h1 else 0 end as x_pdm,
         case when l1 - l > 0 and h - h1 < l1 - l then l1 - l else 0 end as x_mdm,
-        -- the AD line comes from _technical_windowed; until it is delivered (NULL),
-        -- TA-Lib's AD summed here (valid in a full refresh only)
-        coalesce(ad, sum(case when h - l > 0 then (((c - l) - (h - c)) / (h - l)) * v else 0 end) over w_cum) as x_ad,
+        -- the AD line of _technical_windowed (exact, continued across incremental runs)
+        ad as x_ad,
         (c - c1) * v as x_frc
     from tr_in
-    window w_cum as (order by ts_utc rows between unbounded preceding and current row)
 
 )
 {%- for p in range(0, ns.last + 1) %},

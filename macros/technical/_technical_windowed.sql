@@ -110,7 +110,7 @@ tw_before as (
 
 ),
 
-tw_a as (
+tw_0 as (
 
     select
         i.ts_utc,
@@ -119,39 +119,22 @@ tw_a as (
         i.h,
         i.l,
         i.v,
-        coalesce(lag(i.c) over w, p.c_last) as cp,
-        coalesce(lag(i.v) over w, p.v_last) as vp,
-        lag(i.h) over w as hp,
-        lag(i.l) over w as lp,
-        lag(i.c, 10) over w as c10,
-        lag(i.c, 12) over w as c12,
-        lag(i.c, 20) over w as c20,
+        p.c_last,
+        p.v_last,
         (i.h + i.l + i.c) / 3 as tp,
-        {%- for k in range(1, 20) %}
-        lag((i.h + i.l + i.c) / 3, {{ k }}) over w as tp{{ k }},
-        {%- endfor %}
-        max(i.h) over w14 as hh14,
-        min(i.l) over w14 as ll14,
-        max(i.h) over w20 as hh20,
-        min(i.l) over w20 as ll20,
-        max(array[i.h, i.rn::double precision]) over w26 as hh26,
-        min(array[i.l, -i.rn::double precision]) over w26 as ll26,
-        max(i.c) over w14 as cmax14,
+        -- [value, position]: the largest (smallest) wins, then the latest bar (TA-Lib's AROON ties)
+        array[i.h, i.rn::double precision] as hr,
+        array[i.l, -i.rn::double precision] as lr,
         {{ _tw_num('i.c') }} as cn,
         {{ _tw_num('0.5 * (i.h + i.l)') }} as mn
     from {{ input }} as i
     cross join tw_before as p
-    window
-        w as (order by i.ts_utc),
-        w14 as (order by i.ts_utc rows between 13 preceding and current row),
-        w20 as (order by i.ts_utc rows between 19 preceding and current row),
-        w26 as (order by i.ts_utc rows between 25 preceding and current row)
 
 ),
 
-tw_b as (
+tw_a as (
 
-    -- one-bar terms
+    -- lags and the frame extremes
     select
         ts_utc,
         rn,
@@ -159,28 +142,67 @@ tw_b as (
         h,
         l,
         v,
-        c10,
-        c12,
-        c20,
         tp,
+        cn,
+        mn,
+        coalesce(lag(c) over w, c_last) as cp,
+        coalesce(lag(v) over w, v_last) as vp,
+        lag(h) over w as hp,
+        lag(l) over w as lp,
+        lag(c, 10) over w as c10,
+        lag(c, 12) over w as c12,
+        lag(c, 20) over w as c20,
         {%- for k in range(1, 20) %}
-        tp{{ k }} - tp as d{{ k }},
+        lag(tp, {{ k }}) over w as tp{{ k }},
         {%- endfor %}
-        hh14,
-        ll14,
-        hh20,
-        ll20,
-        hh26,
-        ll26,
+        max(h) over w14 as hh14,
+        min(l) over w14 as ll14,
+        max(c) over w14 as cmax14,
+        max(h) over w20 as hh20,
+        min(l) over w20 as ll20,
+        max(hr) over w26 as hh26,
+        min(lr) over w26 as ll26
+    from tw_0
+    window
+        w as (order by ts_utc),
+        w14 as (order by ts_utc rows between 13 preceding and current row),
+        w20 as (order by ts_utc rows between 19 preceding and current row),
+        w26 as (order by ts_utc rows between 25 preceding and current row)
+
+),
+
+tw_b as (
+
+    -- one-bar terms, and the outputs that need no further window
+    select
+        ts_utc,
+        rn,
+        c,
+        v,
         cn,
         mn,
         case when cp is not null then greatest(h - l, abs(h - cp), abs(l - cp)) end as tr,
         c - least(l, cp) as bp,
-        -- STOCH's fast %K and WILLR (0 on a flat window, as TA-Lib)
+        -- STOCH's fast %K (0 on a flat window, as TA-Lib)
         case when {{ _tw_tiny('hh14 - ll14', 'hh14', 'll14') }} then 0
             else (c - ll14) / ((hh14 - ll14) / 100.0) end as fastk,
-        case when {{ _tw_tiny('hh14 - ll14', 'hh14', 'll14') }} then 0
-            else (hh14 - c) / ((hh14 - ll14) / (0 - 100.0)) end as willr,
+        case when rn >= 13 then
+            case when {{ _tw_tiny('hh14 - ll14', 'hh14', 'll14') }} then 0
+                else greatest(-100, least(0, (hh14 - c) / ((hh14 - ll14) / (0 - 100.0)))) end
+        end as willr_14,
+        -- CCI on the differences d_k = tp(t-k) - tp(t): tp - mean = -mean(d), mean deviation
+        -- = mean |d_k - mean(d)|; 0 where TA-Lib's test finds either near zero
+        case when rn >= 19 then
+            case when abs(dm) <= 1e-14 * abs(tp) or md <= 1e-14 * abs(tp) then 0
+                else (0 - dm) / (0.015 * md) end
+        end as cci_20,
+        case when rn >= 12 then case when c12 <> 0 then ((c / c12) - 1) * 100 else 0 end end as roc_12,
+        c - c10 as mom_10,
+        c - c20 as mom_20,
+        case when rn >= 25 then 4.0 * (25 - (rn - hh26[2])) end as aroon_up_25,
+        case when rn >= 25 then 4.0 * (25 - (rn + ll26[2])) end as aroon_down_25,
+        case when rn >= 19 then hh20 end as donchian_high_20,
+        case when rn >= 19 then ll20 end as donchian_low_20,
         -- MFI: the typical price's money flow, by the direction of the typical price
         case when tp - tp1 > 0 and not {{ _tw_tiny('tp - tp1', 'tp', 'tp1') }} then tp * v else 0 end as mf_pos,
         case when tp - tp1 < 0 and not {{ _tw_tiny('tp - tp1', 'tp', 'tp1') }} then tp * v else 0 end as mf_neg,
@@ -190,37 +212,31 @@ tw_b as (
         abs(l - hp) as vmm,
         case when v <> 0 then (((h - hp) + (l - lp)) * (h - l)) / (2 * v) * 100000000 end as emv,
         (100 * (c - cmax14) / cmax14) * (100 * (c - cmax14) / cmax14) / 14 as ur2,
-        (0 {%- for k in range(1, 20) %} + (tp{{ k }} - tp){% endfor %}) / 20 as dm,
         {{ _tw_cum_terms() }}
     from tw_a
+    cross join lateral (
+        select
+            (0 {%- for k in range(1, 20) %} + (tp{{ k }} - tp){% endfor %}) / 20 as dm
+    ) as m
+    cross join lateral (
+        select
+            (abs(m.dm) {%- for k in range(1, 20) %} + abs((tp{{ k }} - tp) - m.dm){% endfor %}) / 20 as md
+    ) as q
 
 ),
 
 tw_c as (
 
+    -- frame sums (from scratch per row: a window of zeros sums to exactly 0) and running sums
     select
         ts_utc,
         rn,
-        c,
-        h,
-        l,
-        v,
-        {%- for w in ma_windows %}
-        case when rn >= {{ w - 1 }} then (sum(cn) over wsma{{ w }} / {{ w }})::double precision end as sma_{{ w }},
-        {%- endfor %}
-        case when rn >= 13 then fastk end as fastk,
+        roc_12, mom_10, mom_20, willr_14, cci_20, aroon_up_25, aroon_down_25,
+        donchian_high_20, donchian_low_20,
+        tr as trange,
+        sum(cn) over wcum as pc,
+        sum(mn) over wcum as pm,
         avg(fastk) over w3 as slowk_raw,
-        -- CCI on the differences d_k = tp(t-k) - tp(t): tp - mean = -mean(d), mean deviation
-        -- = mean |d_k - mean(d)|; 0 where TA-Lib's test finds either near zero
-        case when rn >= 19 then
-            case when abs(dm) <= 1e-14 * abs(tp)
-                or (abs(dm) {%- for k in range(1, 20) %} + abs(d{{ k }} - dm){% endfor %}) / 20 <= 1e-14 * abs(tp) then 0
-            else (0 - dm) / (0.015 * ((abs(dm) {%- for k in range(1, 20) %} + abs(d{{ k }} - dm){% endfor %}) / 20)) end
-        end as cci_20,
-        case when rn >= 13 then greatest(-100, least(0, willr)) end as willr_14,
-        case when rn >= 12 then case when c12 <> 0 then ((c / c12) - 1) * 100 else 0 end end as roc_12,
-        c - c10 as mom_10,
-        c - c20 as mom_20,
         case when rn >= 28 then
             greatest(0, least(100, 100.0 * ((
                 case when sum(tr) over w7 <> 0 then 4 * (sum(bp) over w7 / sum(tr) over w7) else 0 end
@@ -228,12 +244,6 @@ tw_c as (
                 + case when sum(tr) over w28 <> 0 then sum(bp) over w28 / sum(tr) over w28 else 0 end
             ) / 7)))
         end as ultosc,
-        case when rn >= 25 then 4.0 * (25 - (rn - hh26[2])) end as aroon_up_25,
-        case when rn >= 25 then 4.0 * (25 - (rn + ll26[2])) end as aroon_down_25,
-        tr as trange,
-        case when rn >= 19 then hh20 end as donchian_high_20,
-        case when rn >= 19 then ll20 end as donchian_low_20,
-        case when rn >= 33 then (sum(mn) over w5 / 5 - sum(mn) over w34 / 34)::double precision end as awesome_osc,
         case when rn >= 14 and sum(tr) over w14 <> 0 then sum(vmp) over w14 / sum(tr) over w14 end as vortex_pos_14,
         case when rn >= 14 and sum(tr) over w14 <> 0 then sum(vmm) over w14 / sum(tr) over w14 end as vortex_neg_14,
         case when rn >= 13 then sqrt(sum(ur2) over w14) end as ulcer_14,
@@ -247,33 +257,35 @@ tw_c as (
                 else 0 end
         end as mfi_14,
         case when rn >= 19 and sum(v) over w20 <> 0 then greatest(-1, least(1, sum(mfv) over w20 / sum(v) over w20)) end as cmf_20,
-        case when rn >= 14 and count(emv) over w14 = 14 then avg(emv) over w14 end as eom_14
+        case when rn >= 14 and count(emv) over w14 = 14 then sum(emv) over w14 / 14 end as eom_14
     from tw_b as t
     cross join tw_before as p
     window
         wcum as (order by ts_utc rows between unbounded preceding and current row),
         w3 as (order by ts_utc rows between 2 preceding and current row),
-        w5 as (order by ts_utc rows between 4 preceding and current row),
         w7 as (order by ts_utc rows between 6 preceding and current row),
         w14 as (order by ts_utc rows between 13 preceding and current row),
         w20 as (order by ts_utc rows between 19 preceding and current row),
-        w28 as (order by ts_utc rows between 27 preceding and current row),
-        w34 as (order by ts_utc rows between 33 preceding and current row)
-        {%- for w in ma_windows %},
-        wsma{{ w }} as (order by ts_utc rows between {{ w - 1 }} preceding and current row)
-        {%- endfor %}
+        w28 as (order by ts_utc rows between 27 preceding and current row)
 
 ),
 
 tw_res as (
 
-    -- STOCH: slow %K = SMA(3) of fast %K, slow %D = SMA(3) of slow %K
+    -- moving averages as differences of the exact running sums; STOCH: slow %K = SMA(3) of
+    -- fast %K, slow %D = SMA(3) of slow %K
     select
         *,
+        {%- for w in ma_windows %}
+        case when rn >= {{ w - 1 }} then ((pc - coalesce(lag(pc, {{ w }}) over w, 0)) / {{ w }})::double precision end as sma_{{ w }},
+        {%- endfor %}
+        case when rn >= 33 then ((pm - coalesce(lag(pm, 5) over w, 0)) / 5 - (pm - coalesce(lag(pm, 34) over w, 0)) / 34)::double precision end as awesome_osc,
         case when rn >= 17 then greatest(0, least(100, slowk_raw)) end as stoch_k,
         case when rn >= 17 then greatest(0, least(100, avg(slowk_raw) over w3)) end as stoch_d
     from tw_c
-    window w3 as (order by ts_utc rows between 2 preceding and current row)
+    window
+        w as (order by ts_utc),
+        w3 as (order by ts_utc rows between 2 preceding and current row)
 
 ),
 

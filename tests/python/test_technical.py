@@ -135,7 +135,8 @@ def test_incremental_runs_equal_a_full_refresh(bqx_env: str) -> None:
     pairs = ["eurusd"]
     with psycopg.connect(url, autocommit=True) as conn:
         ensure_raw_table(conn)
-        sample.write_sample(conn, days=6, pairs=pairs, seed=3)
+        # 9 days from a Monday: ~10k bars, more than the recursions read back (8.4k)
+        sample.write_sample(conn, days=9, pairs=pairs, seed=3)
     _build(url, pairs)
 
     def snapshot() -> dict[str, list[tuple]]:
@@ -167,9 +168,9 @@ def test_incremental_runs_equal_a_full_refresh(bqx_env: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "update raw.m1_bars set close = close * 1.001, high = greatest(high, close * 1.001)"
-            " where ts_utc >= '2024-07-05 12:00+00' and ts_utc < '2024-07-05 12:05+00'"
+            " where ts_utc >= '2024-07-09 12:00+00' and ts_utc < '2024-07-09 12:05+00'"
         )
-    _build(url, pairs, "--vars", json.dumps({"reprocess_from": "2024-07-05 12:00:00+00"}))
+    _build(url, pairs, "--vars", json.dumps({"reprocess_from": "2024-07-09 12:00:00+00"}))
     equals_full_refresh()
 
 
