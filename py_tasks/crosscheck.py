@@ -552,6 +552,9 @@ class _Accumulator:
             err = np.abs(got - expected)
             ratio = np.where(both, err / tolerance, 0.0)
         ratio = np.where(both & ~np.isfinite(ratio), np.inf, ratio)  # NaN stored, inf
+        # an exact match is never a breach, even with a zero tolerance (a series that is
+        # 0 on every row has scale 0)
+        ratio = np.where(both & (err == 0), 0.0, ratio)
         ratio = np.where(mismatch, np.inf, ratio)
         col.checked += int(both.sum())
         col.null_mismatches += int(mismatch.sum())

@@ -635,8 +635,10 @@ def _with_exact(ref: np.ndarray, exact: np.ndarray, tol: np.ndarray,
 def _ratio(expected: np.ndarray, tolerance: np.ndarray, got: np.ndarray, got_null: np.ndarray
            ) -> np.ndarray:
     exp_null = np.isnan(expected)
+    err = np.abs(got - expected)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.abs(got - expected) / tolerance
+        r = err / tolerance
+    r = np.where(err == 0, 0.0, r)  # as the report: an exact match is never a breach
     r = np.where(exp_null | got_null, 0.0, np.where(np.isnan(r), np.inf, r))
     return np.where(exp_null != got_null, np.inf, r)
 
