@@ -309,6 +309,8 @@ def _model_tests(family: str, pair: str, vars_: dict) -> list:
             {f"{family}_contract": {"arguments": {"momentum": f"ref('bqx_{pair}')"}}},
             {
                 "columns_match_windows": {
+                    # a short name: the default one spells out all 50-odd columns
+                    "name": f"columns_match_{family}_{pair}",
                     "arguments": {
                         "leading_columns": ["ts_utc", "rate_index"]
                         + ([CORR_RETURN] if family == "bollinger" else []),

@@ -44,10 +44,14 @@
     full refresh, bit for bit.
 -#}
 
-{#- The recursions: name, β, levels K, position column, defining pass group
-    (0 = from the bars, else the names it depends on). -#}
+{#- The recursions: name, β, the radices of its passes, its defining pass (0 = from
+    the bars, else the pass after its inputs' last) and last pass, and the span of
+    bars its value reads (its window plus its inputs' spans). tol: the dropped
+    tail's weight relative to what is kept (see the method). -#}
 {% macro _technical_recursive_plan(ma_windows) %}
     {%- set flat_margin = 800 -%}
+    {%- set tol = 1e-13 -%}
+    {%- set max_radix = 4 -%}
     {%- set plan = [] -%}
     {%- set specs = [] -%}
     {%- for w in ma_windows %}{% do specs.append({'name': 'ema' ~ w, 'beta': 1 - 2 / (w + 1), 'deps': [], 'ratio': false}) %}{% endfor -%}
@@ -80,13 +84,26 @@
     ]) -%}
     {%- set by_name = {} -%}
     {%- for s in specs -%}
-        {#- levels: least K with beta^(2^K) <= 1e-18 over the needed span -#}
-        {%- set ns = namespace(k=0, span=1) -%}
+        {#- window n: enough when β^(n − extra) ≤ tol. Passes: the fewest of radix
+            max_radix that reach it, then each radix, last first, lowered while the
+            window still reaches it. -#}
         {%- set extra = flat_margin if s.ratio else 0 -%}
-        {%- for k in range(0, 20) -%}
-            {%- if ns.k == 0 and ((s.beta ** ((2 ** k) - extra)) <= 1e-18 if (2 ** k) > extra else false) -%}
-                {%- set ns.k = k -%}
+        {%- set ns = namespace(p=0, rs=[], n=1) -%}
+        {%- for p in range(1, 20) -%}
+            {%- if ns.p == 0 and (max_radix ** p) > extra and (s.beta ** ((max_radix ** p) - extra)) <= tol -%}
+                {%- set ns.p = p -%}
             {%- endif -%}
+        {%- endfor -%}
+        {%- for p in range(ns.p) %}{% set ns.rs = ns.rs + [max_radix] %}{% endfor -%}
+        {%- set ns.n = max_radix ** ns.p -%}
+        {%- for i in range(ns.p - 1, -1, -1) -%}
+            {%- for _ in range(max_radix - 2) -%}
+                {%- set lower = (ns.n // ns.rs[i]) * (ns.rs[i] - 1) -%}
+                {%- if ns.rs[i] > 2 and lower > extra and (s.beta ** (lower - extra)) <= tol -%}
+                    {%- set ns.rs = ns.rs[:i] + [ns.rs[i] - 1] + ns.rs[i + 1:] -%}
+                    {%- set ns.n = lower -%}
+                {%- endif -%}
+            {%- endfor -%}
         {%- endfor -%}
         {%- set ns.d = 0 -%}
         {%- set ns.span = 0 -%}
@@ -95,8 +112,8 @@
             {%- if p.done + 1 > ns.d %}{% set ns.d = p.done + 1 %}{% endif -%}
             {%- if p.span > ns.span %}{% set ns.span = p.span %}{% endif -%}
         {%- endfor -%}
-        {%- set item = {'name': s.name, 'beta': s.beta, 'k': ns.k, 'def': ns.d, 'done': ns.d + ns.k,
-                        'span': ns.span + (2 ** ns.k) - 1} -%}
+        {%- set item = {'name': s.name, 'beta': s.beta, 'radices': ns.rs, 'def': ns.d, 'done': ns.d + (ns.rs | length),
+                        'span': ns.span + ns.n - 1} -%}
         {%- do by_name.update({s.name: item}) -%}
         {%- do plan.append(item) -%}
     {%- endfor -%}
@@ -118,7 +135,7 @@
 
 {#- The input y of a recursion at its defining pass (SQL over the previous CTE). -#}
 {% macro _technical_recursive_input(name, ma_windows, r) %}
-    {%- set cum = 'over w_cum' -%}
+    {%- set cum = 'over w' -%}
     {%- if name.startswith('ema') -%}
         {%- set w = name[3:] | int -%}
         case when rn = {{ w - 1 }} then sum(c) {{ cum }} / {{ w }}.0 when rn > {{ w - 1 }} then {{ 2 / (w + 1) }}::float8 * c else 0 end
@@ -176,21 +193,18 @@
 
 {% macro _technical_recursive(input, ma_windows) %}
 {%- set plan = _technical_recursive_plan(ma_windows) -%}
-{%- set ns = namespace(last=0, n0=0) -%}
-{#- r: how each recursion's current value is read. The recursions defined from the
-    bars (pass group 0) travel together in one float8[] column g0, so that a pass
-    fetches one earlier row per group (one lag() call, shared by all its elements);
-    the chained ones are scalar columns s_<name>. -#}
+{%- set ns = namespace(last=0) -%}
+{%- for s in plan %}{% if s.done > ns.last %}{% set ns.last = s.done %}{% endif %}{% endfor -%}
+{#- Per pass p: work[p], the recursions its output array w<p> carries into pass p + 1
+    (defined by p, not yet done), and fin[p], those it completes, in array f<p>,
+    carried unchanged to the end. r: how a completed recursion is read. -#}
+{%- set work = [] -%}
+{%- set fin = [] -%}
 {%- set r = {} -%}
-{%- set g0 = [] -%}
-{%- for s in plan -%}
-    {%- if s.done > ns.last %}{% set ns.last = s.done %}{% endif -%}
-    {%- if s.def == 0 -%}
-        {%- do g0.append(s) -%}
-        {%- do r.update({s.name: 'g0[' ~ (g0 | length) ~ ']'}) -%}
-    {%- else -%}
-        {%- do r.update({s.name: 's_' ~ s.name}) -%}
-    {%- endif -%}
+{%- for p in range(0, ns.last + 1) -%}
+    {%- do work.append(plan | selectattr('def', 'le', p) | selectattr('done', 'gt', p) | list) -%}
+    {%- do fin.append(plan | selectattr('done', 'eq', p) | list) -%}
+    {%- for s in fin[p] %}{% do r.update({s.name: 'f' ~ p ~ '[' ~ loop.index ~ ']'}) %}{% endfor -%}
 {%- endfor -%},
 
 tr_in as (
@@ -244,45 +258,39 @@ tr_x as (
 
 tr_p{{ p }} as (
 
+    {%- set prev = work[p - 1] if p > 0 else [] %}
+    {%- set zero = "'{" ~ (['0'] * (prev | length)) | join(',') ~ "}'::float8[]" %}
+    -- {{ 'inputs' if p == 0 else 'step ' ~ p }}: {{ (work[p] + fin[p]) | map(attribute='name') | join(', ') }}
     select
         ts_utc,
         rn,
         rn_b,
         c
-        {%- if p == 0 %},
+        {%- for q in range(0, p) if fin[q] %},
+        f{{ q }}
+        {%- endfor %}
+        {%- for out in [('w', work[p]), ('f', fin[p])] if out[1] %},
         array[
-            {%- for s in g0 %}
-            coalesce({{ _technical_recursive_input(s.name, ma_windows, r) }}, 0){{ ',' if not loop.last }}
-            {%- endfor %}
-        ]::float8[] as g0
-        {%- elif p <= (g0 | map(attribute="done") | max) %},
-        array[
-            {%- for s in g0 %}
-            {%- if p <= s.done %}
-            g0[{{ loop.index }}] + {{ s.beta ** (2 ** (p - 1)) }}::float8 * coalesce((lag(g0, {{ 2 ** (p - 1) }}) over w)[{{ loop.index }}], 0){{ ',' if not loop.last }}
+            {%- for s in out[1] %}
+            {%- if s.def == p %}
+            coalesce({{ _technical_recursive_input(s.name, ma_windows, r) }}, 0)
             {%- else %}
-            g0[{{ loop.index }}]{{ ',' if not loop.last }}
-            {%- endif %}
+            {%- set j = (prev | map(attribute='name') | list).index(s.name) + 1 %}
+            {%- set step = p - s.def - 1 %}
+            {%- set ms = namespace(m=1) %}
+            {%- for q in range(step) %}{% set ms.m = ms.m * s.radices[q] %}{% endfor %}
+            w{{ p - 1 }}[{{ j }}]
+            {%- for i in range(1, s.radices[step]) %} + {{ s.beta ** (i * ms.m) }}::float8 * (lag(w{{ p - 1 }}, {{ i * ms.m }}, {{ zero }}) over w)[{{ j }}]{% endfor %}
+            {%- endif %}{{ ',' if not loop.last }}
             {%- endfor %}
-        ]::float8[] as g0
-        {%- else %},
-        g0
-        {%- endif %}
-        {%- for s in plan if s.def > 0 %}
-        {%- if s.def == p %},
-        coalesce({{ _technical_recursive_input(s.name, ma_windows, r) }}, 0) as s_{{ s.name }}
-        {%- elif s.def < p and p <= s.done %}
-        {%- set m = 2 ** (p - s.def - 1) %},
-        s_{{ s.name }} + {{ s.beta ** m }}::float8 * lag(s_{{ s.name }}, {{ m }}, 0::float8) over w as s_{{ s.name }}
-        {%- elif s.def < p %},
-        s_{{ s.name }}
-        {%- endif %}
+        ]::float8[] as {{ out[0] }}{{ p }}
         {%- endfor %}
     from {{ 'tr_x' if p == 0 else 'tr_p' ~ (p - 1) }}
-    window w as (order by ts_utc), w_cum as (order by ts_utc rows between unbounded preceding and current row)
+    window w as (order by ts_utc)
 
 )
 {%- endfor %},
+
 
 tr_res as (
 

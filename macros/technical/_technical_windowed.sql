@@ -110,7 +110,7 @@ tw_before as (
 
 ),
 
-tw_0 as (
+tw_bar as (
 
     select
         i.ts_utc,
@@ -122,9 +122,6 @@ tw_0 as (
         p.c_last,
         p.v_last,
         (i.h + i.l + i.c) / 3 as tp,
-        -- [value, position]: the largest (smallest) wins, then the latest bar (TA-Lib's AROON ties)
-        array[i.h, i.rn::double precision] as hr,
-        array[i.l, -i.rn::double precision] as lr,
         {{ _tw_num('i.c') }} as cn,
         {{ _tw_num('0.5 * (i.h + i.l)') }} as mn
     from {{ input }} as i
@@ -132,9 +129,9 @@ tw_0 as (
 
 ),
 
-tw_a as (
+tw_lags as (
 
-    -- lags and the frame extremes
+    -- window node 1: the previous bar, and the running sums of the SMAs and the AO
     select
         ts_utc,
         rn,
@@ -143,46 +140,256 @@ tw_a as (
         l,
         v,
         tp,
-        cn,
-        mn,
         coalesce(lag(c) over w, c_last) as cp,
         coalesce(lag(v) over w, v_last) as vp,
         lag(h) over w as hp,
         lag(l) over w as lp,
-        lag(c, 10) over w as c10,
-        lag(c, 12) over w as c12,
-        lag(c, 20) over w as c20,
-        {%- for k in range(1, 20) %}
-        lag(tp, {{ k }}) over w as tp{{ k }},
-        {%- endfor %}
-        max(h) over w14 as hh14,
-        min(l) over w14 as ll14,
-        max(c) over w14 as cmax14,
-        max(h) over w20 as hh20,
-        min(l) over w20 as ll20,
-        max(hr) over w26 as hh26,
-        min(lr) over w26 as ll26
-    from tw_0
-    window
-        w as (order by ts_utc),
-        w14 as (order by ts_utc rows between 13 preceding and current row),
-        w20 as (order by ts_utc rows between 19 preceding and current row),
-        w26 as (order by ts_utc rows between 25 preceding and current row)
+        lag(tp) over w as tp1,
+        sum(cn) over w as pc,
+        sum(mn) over w as pm
+    from tw_bar
+    window w as (order by ts_utc rows between unbounded preceding and current row)
 
 ),
 
-tw_b as (
+tw_terms as (
 
-    -- one-bar terms, and the outputs that need no further window
+    -- the one-bar terms, packed in one float8[] (tt) so that the next pass fetches an
+    -- earlier bar's terms with one lag() call
     select
         ts_utc,
         rn,
         c,
-        v,
-        cn,
-        mn,
+        h,
+        l,
+        tp,
+        pc,
+        pm,
         case when cp is not null then greatest(h - l, abs(h - cp), abs(l - cp)) end as tr,
-        c - least(l, cp) as bp,
+        array[
+            c,
+            h,
+            l,
+            tp,
+            -- true range (none on the pair's first bar: adds 0) and ULTOSC's buying pressure
+            coalesce(greatest(h - l, abs(h - cp), abs(l - cp)), 0),
+            c - least(l, cp),
+            -- vortex movements
+            abs(h - lp),
+            abs(l - hp),
+            -- MFI: the typical price's money flow, by the direction of the typical price
+            case when tp - tp1 > 0 and not {{ _tw_tiny('tp - tp1', 'tp', 'tp1') }} then tp * v else 0 end,
+            case when tp - tp1 < 0 and not {{ _tw_tiny('tp - tp1', 'tp', 'tp1') }} then tp * v else 0 end,
+            -- the close location value times volume (TA-Lib's AD; ta's CMF fills 0/0 with 0)
+            case when h - l > 0 then (((c - l) - (h - c)) / (h - l)) * v else 0 end,
+            v,
+            -- EoM's box ratio (none without volume: adds 0, and is not counted)
+            coalesce(case when v <> 0 then (((h - hp) + (l - lp)) * (h - l)) / (2 * v) * 100000000 end, 0),
+            case when v <> 0 and hp is not null then 1 else 0 end
+        ] as tt,
+        {{ _tw_cum_terms() }}
+    from tw_lags
+    order by ts_utc
+    offset 0
+
+),
+
+tw_run as (
+
+    -- window node 2: the terms of the 3 previous bars; the exact running sums of the
+    -- cumulative outputs; the SMAs and the AO as differences of exact running sums
+    select
+        ts_utc,
+        rn,
+        tr,
+        tt,
+        lag(tt) over w as tt1,
+        lag(tt, 2) over w as tt2,
+        lag(tt, 3) over w as tt3,
+        {%- for w in ma_windows %}
+        case when rn >= {{ w - 1 }} then ((pc - coalesce(lag(pc, {{ w }}) over w, 0)) / {{ w }})::double precision end as sma_{{ w }},
+        {%- endfor %}
+        case when rn >= 33 then ((pm - coalesce(lag(pm, 5) over w, 0)) / 5 - (pm - coalesce(lag(pm, 34) over w, 0)) / 34)::double precision end as awesome_osc,
+        (p.n_obv + sum(t.n_obv) over w)::double precision as obv,
+        (p.n_ad + sum(t.n_ad) over w)::double precision as ad,
+        (p.n_vpt + sum(t.n_vpt) over w)::double precision as vpt,
+        1000 * exp((p.n_nvi + sum(t.n_nvi) over w)::double precision) as nvi
+    from tw_terms as t
+    cross join tw_before as p
+    window w as (order by ts_utc rows between unbounded preceding and current row)
+
+),
+
+tw_bars4 as (
+
+    -- the 4 bars ending at this one, by name (x, x1, x2, x3: this bar, 1, 2, 3 bars back)
+    select
+        ts_utc,
+        rn,
+        tr,
+        {%- for w in ma_windows %}
+        sma_{{ w }},
+        {%- endfor %}
+        awesome_osc, obv, ad, vpt, nvi
+        {%- for name in _tw_term_names() %}
+        {%- set k = loop.index %},
+        tt[{{ k }}] as {{ name }}, tt1[{{ k }}] as {{ name }}1, tt2[{{ k }}] as {{ name }}2, tt3[{{ k }}] as {{ name }}3
+        {%- endfor %}
+    from tw_run
+    order by ts_utc
+    offset 0
+
+),
+
+tw_blocks as (
+
+    -- blocks of 2, 3 and 4 bars ending at this one, packed in one float8[] (bk): the sums
+    -- of the terms (oldest first), the extremes and the position of their latest bar, the
+    -- closes and typical prices; a frame of N bars is then a few blocks N - 1 bars apart
+    select
+        ts_utc,
+        rn,
+        c,
+        tp,
+        tr,
+        {%- for w in ma_windows %}
+        sma_{{ w }},
+        {%- endfor %}
+        awesome_osc, obv, ad, vpt, nvi,
+        array[
+            c, c1, c2, c3,
+            tp, tp1, tp2, tp3,
+            greatest(h, h1, h2, h3),
+            case when h >= greatest(h1, h2, h3) or h1 is null then 0
+                when h1 >= greatest(h2, h3) or h2 is null then 1
+                when h2 >= h3 or h3 is null then 2 else 3 end,
+            greatest(h, h1),
+            case when h >= h1 or h1 is null then 0 else 1 end,
+            least(l, l1, l2, l3),
+            case when l <= least(l1, l2, l3) or l1 is null then 0
+                when l1 <= least(l2, l3) or l2 is null then 1
+                when l2 <= l3 or l3 is null then 2 else 3 end,
+            least(l, l1),
+            case when l <= l1 or l1 is null then 0 else 1 end,
+            greatest(c, c1, c2, c3),
+            greatest(c, c1),
+            {%- for name in _tw_term_names()[4:] %}
+            ((tt_{{ name }}3 + tt_{{ name }}2) + tt_{{ name }}1) + tt_{{ name }},
+            (tt_{{ name }}2 + tt_{{ name }}1) + tt_{{ name }},
+            tt_{{ name }}1 + tt_{{ name }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        ] as bk
+    from tw_bars4
+    cross join lateral (
+        select
+            {%- for name in _tw_term_names() %}
+            {{ name }} as tt_{{ name }}, {{ name }}1 as tt_{{ name }}1, {{ name }}2 as tt_{{ name }}2, {{ name }}3 as tt_{{ name }}3{{ ',' if not loop.last }}
+            {%- endfor %}
+    ) as n
+    order by ts_utc
+    offset 0
+
+),
+
+tw_frames as (
+
+    -- window node 3: the blocks 4, 8, ..., 24 bars back
+    select
+        *
+        {%- for k in range(4, 25, 4) %},
+        lag(bk, {{ k }}) over w as bk{{ k }}
+        {%- endfor %}
+    from tw_blocks
+    window w as (order by ts_utc rows between unbounded preceding and current row)
+
+),
+
+tw_frame_vals as (
+
+    -- the frame sums and extremes (every frame sum from scratch: a window of zeros sums
+    -- to exactly 0), the lagged closes and typical prices
+    {%- set bi = _tw_block_index() %}
+    select
+        ts_utc,
+        rn,
+        c,
+        tp,
+        tr,
+        {%- for w in ma_windows %}
+        sma_{{ w }},
+        {%- endfor %}
+        awesome_osc, obv, ad, vpt, nvi,
+        bk8[{{ bi.c2 }}] as c10,
+        bk12[{{ bi.c0 }}] as c12,
+        bk20[{{ bi.c0 }}] as c20,
+        {%- for k in range(1, 20) %}
+        {{ 'bk' if k >= 4 else 'bk' }}{{ (k // 4) * 4 if k >= 4 else '' }}[{{ bi['tp' ~ (k % 4)] }}] as tp{{ k }},
+        {%- endfor %}
+        greatest(bk[{{ bi.h4 }}], bk4[{{ bi.h4 }}], bk8[{{ bi.h4 }}], bk12[{{ bi.h2 }}]) as hh14,
+        least(bk[{{ bi.l4 }}], bk4[{{ bi.l4 }}], bk8[{{ bi.l4 }}], bk12[{{ bi.l2 }}]) as ll14,
+        greatest(bk[{{ bi.c4 }}], bk4[{{ bi.c4 }}], bk8[{{ bi.c4 }}], bk12[{{ bi.c2m }}]) as cmax14,
+        greatest(bk[{{ bi.h4 }}], bk4[{{ bi.h4 }}], bk8[{{ bi.h4 }}], bk12[{{ bi.h4 }}], bk16[{{ bi.h4 }}]) as hh20,
+        least(bk[{{ bi.l4 }}], bk4[{{ bi.l4 }}], bk8[{{ bi.l4 }}], bk12[{{ bi.l4 }}], bk16[{{ bi.l4 }}]) as ll20,
+        -- AROON: the position of the latest extreme of the 26 bars, block by block, latest first
+        case greatest(bk[{{ bi.h4 }}] {%- for k in range(4, 21, 4) %}, bk{{ k }}[{{ bi.h4 }}]{% endfor %}, bk24[{{ bi.h2 }}])
+            when bk[{{ bi.h4 }}] then bk[{{ bi.h4_at }}]
+            {%- for k in range(4, 21, 4) %}
+            when bk{{ k }}[{{ bi.h4 }}] then {{ k }} + bk{{ k }}[{{ bi.h4_at }}]
+            {%- endfor %}
+            else 24 + bk24[{{ bi.h2_at }}] end as hh26_ago,
+        case least(bk[{{ bi.l4 }}] {%- for k in range(4, 21, 4) %}, bk{{ k }}[{{ bi.l4 }}]{% endfor %}, bk24[{{ bi.l2 }}])
+            when bk[{{ bi.l4 }}] then bk[{{ bi.l4_at }}]
+            {%- for k in range(4, 21, 4) %}
+            when bk{{ k }}[{{ bi.l4 }}] then {{ k }} + bk{{ k }}[{{ bi.l4_at }}]
+            {%- endfor %}
+            else 24 + bk24[{{ bi.l2_at }}] end as ll26_ago,
+        bk4[{{ bi.tr3 }}] + bk[{{ bi.tr4 }}] as tr7,
+        bk4[{{ bi.bp3 }}] + bk[{{ bi.bp4 }}] as bp7,
+        {%- for name in ['tr', 'bp', 'vmp', 'vmm', 'mf_pos', 'mf_neg', 'emv', 'emv_n'] %}
+        ((bk12[{{ bi[name ~ '2'] }}] + bk8[{{ bi[name ~ '4'] }}]) + bk4[{{ bi[name ~ '4'] }}]) + bk[{{ bi[name ~ '4'] }}] as {{ name }}14,
+        {%- endfor %}
+        {%- for name in ['mfv', 'v'] %}
+        (((bk16[{{ bi[name ~ '4'] }}] + bk12[{{ bi[name ~ '4'] }}]) + bk8[{{ bi[name ~ '4'] }}]) + bk4[{{ bi[name ~ '4'] }}]) + bk[{{ bi[name ~ '4'] }}] as {{ name }}20,
+        {%- endfor %}
+        {%- for name in ['tr', 'bp'] %}
+        (((((bk24[{{ bi[name ~ '4'] }}] + bk20[{{ bi[name ~ '4'] }}]) + bk16[{{ bi[name ~ '4'] }}]) + bk12[{{ bi[name ~ '4'] }}]) + bk8[{{ bi[name ~ '4'] }}]) + bk4[{{ bi[name ~ '4'] }}]) + bk[{{ bi[name ~ '4'] }}] as {{ name }}28{{ ',' if not loop.last }}
+        {%- endfor %}
+    from tw_frames
+    order by ts_utc
+    offset 0
+
+),
+
+tw_dev as (
+
+    -- CCI's mean difference d_k = tp(t-k) - tp(t) (its own pass: the planner would inline it
+    -- in each of its uses)
+    select
+        *,
+        (0 {%- for k in range(1, 20) %} + (tp{{ k }} - tp){% endfor %}) / 20 as dm
+    from tw_frame_vals
+    order by ts_utc
+    offset 0
+
+),
+
+tw_ext as (
+
+    -- the outputs of one bar
+    select
+        ts_utc,
+        rn,
+        {%- for w in ma_windows %}
+        sma_{{ w }},
+        {%- endfor %}
+        awesome_osc, obv, ad, vpt, nvi,
+        tr as trange,
+        -- CCI on the differences: tp - mean = -mean(d), mean deviation = mean |d_k - mean(d)|;
+        -- 0 where TA-Lib's test finds either near zero
+        case when rn >= 19 then
+            case when abs(dm) <= 1e-14 * abs(tp) or md <= 1e-14 * abs(tp) then 0
+                else (0 - dm) / (0.015 * md) end
+        end as cci_20,
         -- STOCH's fast %K (0 on a flat window, as TA-Lib)
         case when {{ _tw_tiny('hh14 - ll14', 'hh14', 'll14') }} then 0
             else (c - ll14) / ((hh14 - ll14) / 100.0) end as fastk,
@@ -190,102 +397,56 @@ tw_b as (
             case when {{ _tw_tiny('hh14 - ll14', 'hh14', 'll14') }} then 0
                 else greatest(-100, least(0, (hh14 - c) / ((hh14 - ll14) / (0 - 100.0)))) end
         end as willr_14,
-        -- CCI on the differences d_k = tp(t-k) - tp(t): tp - mean = -mean(d), mean deviation
-        -- = mean |d_k - mean(d)|; 0 where TA-Lib's test finds either near zero
-        case when rn >= 19 then
-            case when abs(dm) <= 1e-14 * abs(tp) or md <= 1e-14 * abs(tp) then 0
-                else (0 - dm) / (0.015 * md) end
-        end as cci_20,
         case when rn >= 12 then case when c12 <> 0 then ((c / c12) - 1) * 100 else 0 end end as roc_12,
         c - c10 as mom_10,
         c - c20 as mom_20,
-        case when rn >= 25 then 4.0 * (25 - (rn - hh26[2])) end as aroon_up_25,
-        case when rn >= 25 then 4.0 * (25 - (rn + ll26[2])) end as aroon_down_25,
+        case when rn >= 25 then 4.0 * (25 - hh26_ago) end as aroon_up_25,
+        case when rn >= 25 then 4.0 * (25 - ll26_ago) end as aroon_down_25,
         case when rn >= 19 then hh20 end as donchian_high_20,
         case when rn >= 19 then ll20 end as donchian_low_20,
-        -- MFI: the typical price's money flow, by the direction of the typical price
-        case when tp - tp1 > 0 and not {{ _tw_tiny('tp - tp1', 'tp', 'tp1') }} then tp * v else 0 end as mf_pos,
-        case when tp - tp1 < 0 and not {{ _tw_tiny('tp - tp1', 'tp', 'tp1') }} then tp * v else 0 end as mf_neg,
-        -- the close location value times volume (TA-Lib's AD; ta's CMF fills 0/0 with 0)
-        case when h - l > 0 then (((c - l) - (h - c)) / (h - l)) * v else 0 end as mfv,
-        abs(h - lp) as vmp,
-        abs(l - hp) as vmm,
-        case when v <> 0 then (((h - hp) + (l - lp)) * (h - l)) / (2 * v) * 100000000 end as emv,
-        (100 * (c - cmax14) / cmax14) * (100 * (c - cmax14) / cmax14) / 14 as ur2,
-        {{ _tw_cum_terms() }}
-    from tw_a
-    cross join lateral (
-        select
-            (0 {%- for k in range(1, 20) %} + (tp{{ k }} - tp){% endfor %}) / 20 as dm
-    ) as m
-    cross join lateral (
-        select
-            (abs(m.dm) {%- for k in range(1, 20) %} + abs((tp{{ k }} - tp) - m.dm){% endfor %}) / 20 as md
-    ) as q
-
-),
-
-tw_c as (
-
-    -- frame sums (from scratch per row: a window of zeros sums to exactly 0) and running sums
-    select
-        ts_utc,
-        rn,
-        roc_12, mom_10, mom_20, willr_14, cci_20, aroon_up_25, aroon_down_25,
-        donchian_high_20, donchian_low_20,
-        tr as trange,
-        sum(cn) over wcum as pc,
-        sum(mn) over wcum as pm,
-        avg(fastk) over w3 as slowk_raw,
         case when rn >= 28 then
             greatest(0, least(100, 100.0 * ((
-                case when sum(tr) over w7 <> 0 then 4 * (sum(bp) over w7 / sum(tr) over w7) else 0 end
-                + case when sum(tr) over w14 <> 0 then 2 * (sum(bp) over w14 / sum(tr) over w14) else 0 end
-                + case when sum(tr) over w28 <> 0 then sum(bp) over w28 / sum(tr) over w28 else 0 end
+                case when tr7 <> 0 then 4 * (bp7 / tr7) else 0 end
+                + case when tr14 <> 0 then 2 * (bp14 / tr14) else 0 end
+                + case when tr28 <> 0 then bp28 / tr28 else 0 end
             ) / 7)))
         end as ultosc,
-        case when rn >= 14 and sum(tr) over w14 <> 0 then sum(vmp) over w14 / sum(tr) over w14 end as vortex_pos_14,
-        case when rn >= 14 and sum(tr) over w14 <> 0 then sum(vmm) over w14 / sum(tr) over w14 end as vortex_neg_14,
-        case when rn >= 13 then sqrt(sum(ur2) over w14) end as ulcer_14,
-        (p.n_obv + sum(t.n_obv) over wcum)::double precision as obv,
-        (p.n_ad + sum(t.n_ad) over wcum)::double precision as ad,
-        (p.n_vpt + sum(t.n_vpt) over wcum)::double precision as vpt,
-        1000 * exp((p.n_nvi + sum(t.n_nvi) over wcum)::double precision) as nvi,
+        case when rn >= 14 and tr14 <> 0 then vmp14 / tr14 end as vortex_pos_14,
+        case when rn >= 14 and tr14 <> 0 then vmm14 / tr14 end as vortex_neg_14,
         case when rn >= 14 then
-            case when sum(mf_pos) over w14 + sum(mf_neg) over w14 <> 0
-                then greatest(0, least(100, 100.0 * (sum(mf_pos) over w14 / (sum(mf_pos) over w14 + sum(mf_neg) over w14))))
+            case when mf_pos14 + mf_neg14 <> 0
+                then greatest(0, least(100, 100.0 * (mf_pos14 / (mf_pos14 + mf_neg14))))
                 else 0 end
         end as mfi_14,
-        case when rn >= 19 and sum(v) over w20 <> 0 then greatest(-1, least(1, sum(mfv) over w20 / sum(v) over w20)) end as cmf_20,
-        case when rn >= 14 and count(emv) over w14 = 14 then sum(emv) over w14 / 14 end as eom_14
-    from tw_b as t
-    cross join tw_before as p
-    window
-        wcum as (order by ts_utc rows between unbounded preceding and current row),
-        w3 as (order by ts_utc rows between 2 preceding and current row),
-        w7 as (order by ts_utc rows between 6 preceding and current row),
-        w14 as (order by ts_utc rows between 13 preceding and current row),
-        w20 as (order by ts_utc rows between 19 preceding and current row),
-        w28 as (order by ts_utc rows between 27 preceding and current row)
+        case when rn >= 19 and v20 <> 0 then greatest(-1, least(1, mfv20 / v20)) end as cmf_20,
+        case when rn >= 14 and emv_n14 = 14 then emv14 / 14 end as eom_14,
+        -- ulcer's squared drawdown from the highest close of 14 bars
+        (100 * (c - cmax14) / cmax14) * (100 * (c - cmax14) / cmax14) / 14 as ur2
+    from tw_dev
+    cross join lateral (
+        select
+            (abs(dm) {%- for k in range(1, 20) %} + abs((tp{{ k }} - tp) - dm){% endfor %}) / 20 as md
+    ) as q
+    order by ts_utc
+    offset 0
 
 ),
 
 tw_res as (
 
-    -- moving averages as differences of the exact running sums; STOCH: slow %K = SMA(3) of
-    -- fast %K, slow %D = SMA(3) of slow %K
+    -- window node 4: STOCH (slow %K = SMA(3) of fast %K, slow %D = SMA(3) of slow %K) and
+    -- ulcer (the 14 squared drawdowns, summed from scratch)
     select
         *,
-        {%- for w in ma_windows %}
-        case when rn >= {{ w - 1 }} then ((pc - coalesce(lag(pc, {{ w }}) over w, 0)) / {{ w }})::double precision end as sma_{{ w }},
-        {%- endfor %}
-        case when rn >= 33 then ((pm - coalesce(lag(pm, 5) over w, 0)) / 5 - (pm - coalesce(lag(pm, 34) over w, 0)) / 34)::double precision end as awesome_osc,
-        case when rn >= 17 then greatest(0, least(100, slowk_raw)) end as stoch_k,
-        case when rn >= 17 then greatest(0, least(100, avg(slowk_raw) over w3)) end as stoch_d
-    from tw_c
-    window
-        w as (order by ts_utc),
-        w3 as (order by ts_utc rows between 2 preceding and current row)
+        case when rn >= 17 then greatest(0, least(100, ((lag(fastk, 2) over w + lag(fastk) over w) + fastk) / 3)) end as stoch_k,
+        case when rn >= 17 then greatest(0, least(100, ((
+            ((lag(fastk, 4) over w + lag(fastk, 3) over w) + lag(fastk, 2) over w) / 3
+            + ((lag(fastk, 3) over w + lag(fastk, 2) over w) + lag(fastk) over w) / 3)
+            + ((lag(fastk, 2) over w + lag(fastk) over w) + fastk) / 3) / 3)) end as stoch_d,
+        case when rn >= 13 then sqrt(
+            {%- for k in range(13, 0, -1) %}lag(ur2, {{ k }}) over w + {% endfor %}ur2) end as ulcer_14
+    from tw_ext
+    window w as (order by ts_utc rows between unbounded preceding and current row)
 
 ),
 
@@ -304,6 +465,23 @@ tw_out as (
 
 )
 {%- endmacro %}
+
+
+{#- The one-bar terms packed in tw_terms.tt, in order (the first four: the bar). -#}
+{% macro _tw_term_names() %}
+    {{- return(['c', 'h', 'l', 'tp', 'tr', 'bp', 'vmp', 'vmm', 'mf_pos', 'mf_neg', 'mfv', 'v', 'emv', 'emv_n']) -}}
+{% endmacro %}
+
+
+{#- The 1-based positions of the blocks packed in tw_blocks.bk. -#}
+{% macro _tw_block_index() %}
+    {%- set names = ['c0', 'c1', 'c2', 'c3', 'tp0', 'tp1', 'tp2', 'tp3',
+        'h4', 'h4_at', 'h2', 'h2_at', 'l4', 'l4_at', 'l2', 'l2_at', 'c4', 'c2m'] -%}
+    {%- for name in _tw_term_names()[4:] %}{% do names.extend([name ~ '4', name ~ '3', name ~ '2']) %}{% endfor -%}
+    {%- set index = {} -%}
+    {%- for name in names %}{% do index.update({name: loop.index}) %}{% endfor -%}
+    {{- return(index) -}}
+{% endmacro %}
 
 
 {#- The output columns besides the SMAs, in table order. -#}
