@@ -5,38 +5,53 @@
     Method. Every recursion here is a first-order linear recurrence
     e_t = β·e_(t−1) + y_t (an EMA: β = 1 − α, y_t = α·x_t; Wilder's average:
     β = (N−1)/N, y_t = x_t/N; Wilder's running sum of ADX/DI: y_t = x_t). Its
-    solution is e_t = Σ_(j≥0) β^j·y_(t−j), and the weighted sum over the last 2^k
-    rows, S_k(t) = Σ_(j<2^k) β^j·y_(t−j), doubles with one lag():
-    S_(k+1)(t) = S_k(t) + β^(2^k)·S_k(t − 2^k) (0 before the first row read). After
-    K levels the dropped tail weighs β^(2^K) relative to what is kept; K is the
-    least level with β^(2^K) ≤ 1e-18 (so the truncation is far below float
-    precision), and for the ratio outputs whose numerator and denominator both
-    decay during a flat stretch (RSI, DI, the mass index) the window also spans
-    800 more rows, so a flat stretch of up to 800 bars keeps the reference's ratio
-    (beyond that the sums reach exact 0 where the reference still holds tiny
-    values). The reference's seed is part of the input: y at the seed bar s is the
-    reference's first value (TA-Lib: the SMA of the first N inputs, summed in bar
-    order like TA-Lib does; pandas ewm(adjust=False): the first input), y = 0 before
-    it, so e_t = S_K(t) exactly from s on; the output is NULL before s. All series
-    share the same window passes: one pass is one CTE whose lag()s all run over
-    `window w as (order by ts_utc)`, so a pass is one WindowAgg node over sorted
-    rows, O(rows); the recursions defined from the bars travel in one float8[]
-    column, so a pass fetches one earlier row for all of them (one lag() call,
-    shared by the array's elements). A chain (MACD's signal of the MACD line, TRIX's EMA of EMA of
-    EMA, ADX of DX, the mass index's EMA of EMA) defines the next recursion's input
-    in the pass after its source's last level, then doubles it in later passes;
-    the number of passes is the longest chain (TRIX: 3 × 9 levels + 3 = 30, plus
-    the defining pass: 31 window CTEs with the default windows). The
-    passes run on a narrow row (ts_utc, rn, rn_b, c and one column per recursion),
-    joined back to the input at the end.
+    solution is e_t = Σ_(j≥0) β^j·y_(t−j). The weighted sum over the last n rows,
+    S_n(t) = Σ_(j<n) β^j·y_(t−j), grows by a factor R in one pass that reads R − 1
+    lags of the same column: S_(R·m)(t) = Σ_(i<R) β^(i·m)·S_m(t − i·m) (0 before the
+    first row read). A recursion runs a few such passes (radix 4, the last ones
+    lowered to 3 or 2 where that still suffices: `_technical_recursive_plan`); its window
+    n (the product of its radices) is the least with β^n ≤ tol = 1e-17, i.e. the
+    dropped tail weighs at most 1e-17 of what is kept: below float precision
+    (2^-53 ≈ 1.1e-16), so the sum is the recursion's value to the last bits (the
+    errors left are rounding), and the same in a full and an incremental run.
+    (tol = 1e-13 would save 3 of the 18 passes and still be far inside the
+    tolerances, but would no longer be exact to the last bits.) For the ratio
+    outputs whose numerator and denominator both decay during a flat stretch (RSI,
+    DI, the mass index) the window also spans 800 more rows, so a flat stretch of
+    up to 800 bars keeps the reference's ratio (beyond that the sums reach exact 0
+    where the reference still holds tiny values). The reference's seed is part of
+    the input: y at the seed bar s is the reference's first value (TA-Lib: the SMA
+    of the first N inputs, summed in bar order like TA-Lib does; pandas
+    ewm(adjust=False): the first input), y = 0 before it, so e_t = S_n(t) from s on;
+    the output is NULL before s.
+
+    Passes. One pass is one CTE whose window functions all run over
+    `window w as (order by ts_utc)` (the seeds' running sums too: ts_utc is unique,
+    so its default frame is the rows up to the current one), i.e. one WindowAgg
+    node over sorted rows, O(rows). The recursions still in progress travel in one
+    float8[] column w<p>, first in the row, so each lag fetches one earlier row for
+    all of them (one lag() call per offset, shared by the array's elements); a
+    recursion leaves it in the pass that completes it, into that pass's array f<p>
+    (one column however many it holds), carried to the end, so later passes
+    compute only what is left. A chain (MACD's signal of the MACD line, TRIX's EMA
+    of EMA of EMA, ADX of DX, the mass index's EMA of EMA) defines the next
+    recursion's input in the pass after its source's last, so the chains' passes
+    overlap the bar-level recursions' later ones; the mass index's 25-bar sum of
+    EMA1/EMA2 is a sum of 5 lags of 5-bar sums in the passes after its EMA2 (NULL
+    when a ratio is: EMA2 = 0). With the default windows: 18 pass CTEs (the longest chain
+    is TRIX's three EMAs, each a few passes, plus their defining passes), run on a narrow row (ts_utc,
+    rn, rn_b, c and the arrays), joined back to the input at the end. Measured
+    alternatives: radix 2 and 8 and a cost-model mix of 4, 3 and 2 were slower,
+    radix 3 no faster; so were scalar columns for the finished recursions
+    (carrying them costs per pass) and zero-padding small arrays to a 4-byte header.
 
     Exact: each output is the reference's recursion and seed, evaluated as a sum
-    of at most 2^K terms in a fixed order; the differences from the reference
-    are rounding (≈ K ulps of the sum) and the dropped tail (≤ 1e-18 relative).
+    of n terms in a fixed order; the differences from the reference are rounding
+    (a few ulps of the sum) and the dropped tail (≤ 1e-17 relative).
 
     Lookback: an output at bar t reads bars t − D .. t, D = the sum of the chained
-    window lengths (2^K − 1 each) plus the one-bar lags (previous close/high/low)
-    and, for the mass index, its 25-bar sum. `_technical_recursive_lookback`
+    windows (n − 1 each) plus the one-bar lags (previous close/high/low) and, for
+    the mass index, its 25-bar sum. `_technical_recursive_lookback`
     returns D + the largest seed bar + a margin, so an incremental run reads every
     bar a new row depends on, and no bar it depends on is a seed bar (whose input
     needs the history's first rows) unless the read starts at the pair's first
@@ -50,7 +65,9 @@
     tail's weight relative to what is kept (see the method). -#}
 {% macro _technical_recursive_plan(ma_windows) %}
     {%- set flat_margin = 800 -%}
-    {%- set tol = 1e-13 -%}
+    {%- set tol = 1e-17 -%}
+    {#- radix 4: measured as fast as 3 (with fewer passes and a shorter lookback),
+        faster than 2 and 8 -#}
     {%- set max_radix = 4 -%}
     {%- set plan = [] -%}
     {%- set specs = [] -%}
@@ -89,12 +106,12 @@
             window still reaches it. -#}
         {%- set extra = flat_margin if s.ratio else 0 -%}
         {%- set ns = namespace(p=0, rs=[], n=1) -%}
-        {%- for p in range(1, 20) -%}
+        {%- for p in range(1, 40) -%}
             {%- if ns.p == 0 and (max_radix ** p) > extra and (s.beta ** ((max_radix ** p) - extra)) <= tol -%}
                 {%- set ns.p = p -%}
             {%- endif -%}
         {%- endfor -%}
-        {%- for p in range(ns.p) %}{% set ns.rs = ns.rs + [max_radix] %}{% endfor -%}
+        {%- set ns.rs = [max_radix] * ns.p -%}
         {%- set ns.n = max_radix ** ns.p -%}
         {%- for i in range(ns.p - 1, -1, -1) -%}
             {%- for _ in range(max_radix - 2) -%}
@@ -183,6 +200,23 @@
     {%- endif -%}
 {% endmacro %}
 
+{#- Recursion s in pass p: its input y if p is its defining pass, else its step
+    S' = S(t) + Σ_(0<i<R) β^(i·m)·S(t − i·m) (stride m, radix R) from the previous
+    pass's array (prev: its recursions; a row before the first read gives 0). -#}
+{% macro _technical_recursive_term(s, p, prev, ma_windows, r) -%}
+    {%- if s.def == p -%}
+        coalesce({{ _technical_recursive_input(s.name, ma_windows, r) }}, 0)
+    {%- else -%}
+        {%- set zero = "'{" ~ (['0'] * (prev | length)) | join(',') ~ "}'::float8[]" -%}
+        {%- set j = (prev | map(attribute='name') | list).index(s.name) + 1 -%}
+        {%- set step = p - s.def - 1 -%}
+        {%- set ms = namespace(m=1) -%}
+        {%- for q in range(step) %}{% set ms.m = ms.m * s.radices[q] %}{% endfor -%}
+        w{{ p - 1 }}[{{ j }}]
+        {%- for i in range(1, s.radices[step]) %} + {{ s.beta ** (i * ms.m) }}::float8 * (lag(w{{ p - 1 }}, {{ i * ms.m }}, {{ zero }}) over w)[{{ j }}]{% endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- TA-Lib's DX from the Wilder sums (0 where TA-Lib skips it: TR sum or DI sum 0). -#}
 {% macro _technical_recursive_dx(r) -%}
 (case when {{ r.trs }} <> 0 and (100.0 * ({{ r.mdm }} / {{ r.trs }})) + (100.0 * ({{ r.pdm }} / {{ r.trs }})) <> 0
@@ -194,10 +228,16 @@
 {% macro _technical_recursive(input, ma_windows) %}
 {%- set plan = _technical_recursive_plan(ma_windows) -%}
 {%- set ns = namespace(last=0) -%}
+{%- set ms2 = plan | selectattr('name', 'eq', 'ms2') | first -%}
+{#- the last pass is the last recursion's, and at least the third after the mass
+    index's EMA2: the next pass has q = EMA1/EMA2 (column mq), the one after its
+    5-bar sums (m5), the third their sum over 25 bars (m25) -#}
+{%- set ns.last = ms2.done + 3 -%}
 {%- for s in plan %}{% if s.done > ns.last %}{% set ns.last = s.done %}{% endif %}{% endfor -%}
 {#- Per pass p: work[p], the recursions its output array w<p> carries into pass p + 1
-    (defined by p, not yet done), and fin[p], those it completes, in array f<p>,
-    carried unchanged to the end. r: how a completed recursion is read. -#}
+    (defined by p, not yet done), and fin[p], those it completes, in array f<p>
+    carried unchanged to the end (one column however many it holds). r: how a
+    completed recursion is read. -#}
 {%- set work = [] -%}
 {%- set fin = [] -%}
 {%- set r = {} -%}
@@ -259,9 +299,16 @@ tr_x as (
 tr_p{{ p }} as (
 
     {%- set prev = work[p - 1] if p > 0 else [] %}
-    {%- set zero = "'{" ~ (['0'] * (prev | length)) | join(',') ~ "}'::float8[]" %}
     -- {{ 'inputs' if p == 0 else 'step ' ~ p }}: {{ (work[p] + fin[p]) | map(attribute='name') | join(', ') }}
     select
+        {%- if work[p] %}
+        -- first, so that a lag() of it reads only the first column of the earlier row
+        array[
+            {%- for s in work[p] %}
+            {{ _technical_recursive_term(s, p, prev, ma_windows, r) }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        ]::float8[] as w{{ p }},
+        {%- endif %}
         ts_utc,
         rn,
         rn_b,
@@ -269,22 +316,23 @@ tr_p{{ p }} as (
         {%- for q in range(0, p) if fin[q] %},
         f{{ q }}
         {%- endfor %}
-        {%- for out in [('w', work[p]), ('f', fin[p])] if out[1] %},
+        {%- if fin[p] %},
         array[
-            {%- for s in out[1] %}
-            {%- if s.def == p %}
-            coalesce({{ _technical_recursive_input(s.name, ma_windows, r) }}, 0)
-            {%- else %}
-            {%- set j = (prev | map(attribute='name') | list).index(s.name) + 1 %}
-            {%- set step = p - s.def - 1 %}
-            {%- set ms = namespace(m=1) %}
-            {%- for q in range(step) %}{% set ms.m = ms.m * s.radices[q] %}{% endfor %}
-            w{{ p - 1 }}[{{ j }}]
-            {%- for i in range(1, s.radices[step]) %} + {{ s.beta ** (i * ms.m) }}::float8 * (lag(w{{ p - 1 }}, {{ i * ms.m }}, {{ zero }}) over w)[{{ j }}]{% endfor %}
-            {%- endif %}{{ ',' if not loop.last }}
+            {%- for s in fin[p] %}
+            {{ _technical_recursive_term(s, p, prev, ma_windows, r) }}{{ ',' if not loop.last }}
             {%- endfor %}
-        ]::float8[] as {{ out[0] }}{{ p }}
-        {%- endfor %}
+        ]::float8[] as f{{ p }}
+        {%- endif %}
+        {%- if p == ms2.done + 1 %},
+        {{ r.ms1 }} / nullif({{ r.ms2 }}, 0) as mq
+        {%- elif p == ms2.done + 2 %},
+        mq + lag(mq, 1) over w + lag(mq, 2) over w + lag(mq, 3) over w + lag(mq, 4) over w as m5
+        {%- elif p == ms2.done + 3 %},
+        -- NULL if a q in the 25 bars is NULL (EMA2 = 0) or before the first row read
+        m5 + lag(m5, 5) over w + lag(m5, 10) over w + lag(m5, 15) over w + lag(m5, 20) over w as m25
+        {%- elif p > ms2.done + 3 %},
+        m25
+        {%- endif %}
     from {{ 'tr_x' if p == 0 else 'tr_p' ~ (p - 1) }}
     window w as (order by ts_utc)
 
@@ -314,8 +362,7 @@ tr_res as (
         case when rn >= 20 then {{ r.ema20 }} + 2 * {{ r.atr20 }} end as keltner_upper_20,
         case when rn >= 20 then {{ r.ema20 }} - 2 * {{ r.atr20 }} end as keltner_lower_20,
         -- ta's MassIndex: 25-bar sum of EMA1/EMA2 (NaN, here NULL, where EMA2 = 0)
-        case when rn >= 40 and count({{ r.ms1 }} / nullif({{ r.ms2 }}, 0)) over w25 = 25
-            then sum({{ r.ms1 }} / nullif({{ r.ms2 }}, 0)) over w25 end as mass_index,
+        case when rn >= 40 then m25 end as mass_index,
         case when rn >= 9 then {{ r.adf }} - {{ r.ads }} end as adosc,
         case when rn >= 13 then {{ r.frc }} end as force_13,
         case when rn_b >= 14 then case when {{ r.bgain }} + {{ r.bloss }} <> 0 then 100.0 * ({{ r.bgain }} / ({{ r.bgain }} + {{ r.bloss }})) else 0 end end as bqx_rsi_14,
@@ -323,7 +370,7 @@ tr_res as (
         case when rn_b >= 33 then {{ r.bsig }} end as bqx_macd_signal,
         case when rn_b >= 33 then ({{ r.bf12 }} - {{ r.bs26 }}) - {{ r.bsig }} end as bqx_macd_hist
     from tr_p{{ ns.last }}
-    window w as (order by ts_utc), w25 as (order by ts_utc rows between 24 preceding and current row)
+    window w as (order by ts_utc)
 
 ),
 

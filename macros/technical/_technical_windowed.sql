@@ -3,33 +3,50 @@
     technical_{pair} (SMA, STOCH, CCI, WILLR, ROC, MOM, ULTOSC, AROON, TRANGE,
     Donchian, AO, vortex, ulcer, OBV, AD, MFI, CMF, VPT, NVI, EoM), set-based.
 
-    Method. Four narrow passes over the pair's bars in ts_utc order, each one
-    WindowAgg chain over the same sort: (1) lags (previous bar, close 10/12/20
-    bars back, the 19 previous typical prices of CCI) and the frame max/min
-    (highest high/lowest low of 14, 20 and 26 bars, the latter as [value, rn]
-    arrays so the most recent extreme wins a tie, as in TA-Lib's AROON);
-    (2) one-bar terms (true range, ULTOSC's buying pressure, MFI's signed money
-    flow, the close-location value × volume of AD/CMF, vortex movements, EoM's
-    box ratio, ulcer's drawdown, the OBV/AD/VPT/NVI increments); (3) frame sums
-    (`rows between N-1 preceding and current row`, fixed small N, summed from
-    scratch per row, so a window of zeros sums to exactly 0) and the outputs;
-    (4) STOCH's slow %D. Everything is computed on differences, so a flat
-    window gives exact zeros. The outputs are joined back to the input row.
+    Method. Four window nodes, each a single `window w as (order by ts_utc
+    rows between unbounded preceding and current row)` over narrow rows in
+    the same sort. PostgreSQL gives every distinct frame its own node and
+    re-sums a float8 frame from scratch for every row, so no other frame is
+    used: every frame is built from lags, and lag() ignores the frame, so the
+    lags and the running sums of a pass share its node. An earlier bar is
+    fetched whole, as one float8[] (one lag() call for all its values):
+    (1) tw_lags: the previous bar, and the running sums of the closes and mid
+    prices; (2) tw_run: the one-bar terms of the 3 previous bars (tw_terms.tt:
+    true range, ULTOSC's buying pressure, vortex movements, MFI's signed money
+    flow, close location value × volume, volume, EoM's box ratio and its
+    count), the running sums of the cumulative outputs, the SMAs and the AO;
+    tw_blocks then packs, per bar, the blocks of the 2, 3 and 4 bars ending at
+    it (bk: the terms' sums, the highest high/lowest low/highest close and the
+    position of its latest bar, the closes and typical prices); (3) tw_frames:
+    the blocks 4, 8, ..., 24 bars back, so that a frame of N ≤ 28 bars is a
+    few blocks (14 = 4 + 4 + 4 + 2, 7 = 4 + 3, 20 = 4 × 5, 28 = 4 × 7; AROON's
+    26 = 4 × 6 + 2, its extreme in the latest block holding it, then at that
+    block's latest bar, as TA-Lib on a tie) and CCI's 20 typical prices are
+    the blocks' values; (4) tw_res: STOCH's smoothing (fast %K 1-4 bars back)
+    and ulcer's 14 squared drawdowns (lags). `order by ts_utc offset 0`
+    barriers keep the planner from inlining an expression into each of its
+    uses (CCI's mean difference, the packed arrays). The outputs are joined
+    back to the input row.
 
-    Exactness. The SMAs and the AO's averages are moving sums in `numeric` of
-    the float inputs converted through their shortest round-trip text (exact
-    decimal of every double, so flat windows give the close itself; numeric
-    sums have an inverse transition, so a moving sum is O(1) per row whatever
-    the window), divided and rounded to float8 once. The cumulative outputs
-    are running sums in numeric of the float8 increments (OBV ±v, AD
-    clv·v, VPT pct·v; NVI is 1000·exp(Σ ln f) with f = 1 + pct the float factor
-    the reference multiplies by on a volume fall), rounded to float8 once per
-    row: exact and independent of the summation order, so the precision does
-    not drift with the row number. An incremental run reads only the rows from
-    `inc.lower`; the increments of the rows before it are summed, exactly,
-    from the source history (one aggregate over those rows, same term SQL),
-    and the first row read takes its previous bar from the source, so every
-    row equals a full refresh bit for bit.
+    Exactness. The frame sums are float8 sums of the window's terms, from
+    scratch for every row (fixed association, oldest block first): a window
+    of zeros sums to exactly 0, and nothing depends on the row number or on
+    where a run started. The extremes are selections (greatest/least skip
+    the missing bars of a partial frame, as max/min do). Everything is
+    computed on differences, so a flat window gives exact zeros. The SMAs and
+    the AO's averages are differences of running sums in `numeric` of the
+    float inputs converted through their shortest round-trip text (exact
+    decimal of every double, so flat windows give the close itself), divided
+    and rounded to float8 once. The cumulative outputs are running sums in
+    numeric of the float8 increments (OBV ±v, AD clv·v, VPT pct·v; NVI is
+    1000·exp(Σ ln f) with f = 1 + pct the float factor the reference
+    multiplies by on a volume fall), rounded to float8 once per row: exact and
+    independent of the summation order, so the precision does not drift with
+    the row number. An incremental run reads only the rows from `inc.lower`;
+    the increments of the rows before it are summed, exactly, from the source
+    history (one aggregate over those rows, same term SQL), and the first row
+    read takes its previous bar from the source, so every row equals a full
+    refresh bit for bit.
 
     Lookback: the largest window minus one (SMA) or 35 bars (AO 33, ULTOSC 28,
     ulcer 26, AROON 25 and the others), whichever is larger.
@@ -165,7 +182,7 @@ tw_terms as (
         tp,
         pc,
         pm,
-        case when cp is not null then greatest(h - l, abs(h - cp), abs(l - cp)) end as tr,
+        case when cp is not null then greatest(h - l, abs(h - cp), abs(l - cp)) end as trange,
         array[
             c,
             h,
@@ -201,7 +218,7 @@ tw_run as (
     select
         ts_utc,
         rn,
-        tr,
+        trange,
         tt,
         lag(tt) over w as tt1,
         lag(tt, 2) over w as tt2,
@@ -226,7 +243,7 @@ tw_bars4 as (
     select
         ts_utc,
         rn,
-        tr,
+        trange,
         {%- for w in ma_windows %}
         sma_{{ w }},
         {%- endfor %}
@@ -251,7 +268,7 @@ tw_blocks as (
         rn,
         c,
         tp,
-        tr,
+        trange,
         {%- for w in ma_windows %}
         sma_{{ w }},
         {%- endfor %}
@@ -274,18 +291,12 @@ tw_blocks as (
             greatest(c, c1, c2, c3),
             greatest(c, c1),
             {%- for name in _tw_term_names()[4:] %}
-            ((tt_{{ name }}3 + tt_{{ name }}2) + tt_{{ name }}1) + tt_{{ name }},
-            (tt_{{ name }}2 + tt_{{ name }}1) + tt_{{ name }},
-            tt_{{ name }}1 + tt_{{ name }}{{ ',' if not loop.last }}
+            (({{ name }}3 + {{ name }}2) + {{ name }}1) + {{ name }},
+            ({{ name }}2 + {{ name }}1) + {{ name }},
+            {{ name }}1 + {{ name }}{{ ',' if not loop.last }}
             {%- endfor %}
         ] as bk
     from tw_bars4
-    cross join lateral (
-        select
-            {%- for name in _tw_term_names() %}
-            {{ name }} as tt_{{ name }}, {{ name }}1 as tt_{{ name }}1, {{ name }}2 as tt_{{ name }}2, {{ name }}3 as tt_{{ name }}3{{ ',' if not loop.last }}
-            {%- endfor %}
-    ) as n
     order by ts_utc
     offset 0
 
@@ -314,7 +325,7 @@ tw_frame_vals as (
         rn,
         c,
         tp,
-        tr,
+        trange,
         {%- for w in ma_windows %}
         sma_{{ w }},
         {%- endfor %}
@@ -323,7 +334,7 @@ tw_frame_vals as (
         bk12[{{ bi.c0 }}] as c12,
         bk20[{{ bi.c0 }}] as c20,
         {%- for k in range(1, 20) %}
-        {{ 'bk' if k >= 4 else 'bk' }}{{ (k // 4) * 4 if k >= 4 else '' }}[{{ bi['tp' ~ (k % 4)] }}] as tp{{ k }},
+        bk{{ (k // 4) * 4 if k >= 4 else '' }}[{{ bi['tp' ~ (k % 4)] }}] as tp{{ k }},
         {%- endfor %}
         greatest(bk[{{ bi.h4 }}], bk4[{{ bi.h4 }}], bk8[{{ bi.h4 }}], bk12[{{ bi.h2 }}]) as hh14,
         least(bk[{{ bi.l4 }}], bk4[{{ bi.l4 }}], bk8[{{ bi.l4 }}], bk12[{{ bi.l2 }}]) as ll14,
@@ -383,7 +394,7 @@ tw_ext as (
         sma_{{ w }},
         {%- endfor %}
         awesome_osc, obv, ad, vpt, nvi,
-        tr as trange,
+        trange,
         -- CCI on the differences: tp - mean = -mean(d), mean deviation = mean |d_k - mean(d)|;
         -- 0 where TA-Lib's test finds either near zero
         case when rn >= 19 then
