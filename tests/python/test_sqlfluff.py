@@ -59,4 +59,8 @@ def test_sqlfluff_lint(fresh_db: str, tmp_path: Path) -> None:
 
 
 def optional_paths() -> list[str]:
-    return ["models/correlation_bqx/correlation_bqx_eurusd.sql"]
+    return [
+        "models/correlation_bqx/correlation_bqx_eurusd.sql",
+        "models/technical/technical_eurusd.sql",
+        "models/bollinger/bollinger_eurusd.sql",
+    ]
