@@ -28,3 +28,17 @@
     {%- endif -%}
     {{- return("pair = '" ~ pair ~ "'" if pair is not none else 'true') -}}
 {% endmacro %}
+
+
+{#- The checks of the whole-bar families (technical, bollinger): those of
+    _check_series_args, plus a required `momentum` relation (the pair's bqx table)
+    and a required pair. Returns the pair filter for the source. -#}
+{% macro _check_bar_args(macro_name, source, momentum, pair, windows, why) %}
+    {%- if momentum is none -%}
+        {{ exceptions.raise_compiler_error(macro_name ~ ": argument 'momentum' (a ref() to the pair's bqx table) is required") }}
+    {%- endif -%}
+    {%- if pair is none -%}
+        {{ exceptions.raise_compiler_error(macro_name ~ ": argument 'pair' is required (the source holds every pair)") }}
+    {%- endif -%}
+    {{- return(_check_series_args(macro_name, source, 'price_column', 'rate_index', windows, 2, why, pair)) -}}
+{% endmacro %}

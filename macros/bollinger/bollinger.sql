@@ -10,13 +10,7 @@
     not grow with W and a flat window gives exactly sd = 0. See macros/_macros.yml.
 -#}
 {% macro bollinger(source, momentum, pair, windows) %}
-    {%- set where = _check_series_args('bollinger', source, 'price_column', 'rate_index', windows, 2, 'a standard deviation needs 2 bars', pair) -%}
-    {%- if momentum is none -%}
-        {{ exceptions.raise_compiler_error("bollinger: argument 'momentum' (a ref() to the pair's bqx table) is required") }}
-    {%- endif -%}
-    {%- if pair is none -%}
-        {{ exceptions.raise_compiler_error("bollinger: argument 'pair' is required (the source holds every pair)") }}
-    {%- endif -%}
+    {%- set where = _check_bar_args('bollinger', source, momentum, pair, windows, 'a standard deviation needs 2 bars') -%}
     {{ return(adapter.dispatch('bollinger', 'bqx_warehouse')(source, momentum, where, windows | map('int') | list)) }}
 {% endmacro %}
 

@@ -10,13 +10,7 @@
     See macros/_macros.yml for the arguments and the method.
 -#}
 {% macro technical(source, momentum, pair, ma_windows, incremental=true) %}
-    {%- set where = _check_series_args('technical', source, 'price_column', 'rate_index', ma_windows, 2, 'a moving average needs 2 bars', pair) -%}
-    {%- if momentum is none -%}
-        {{ exceptions.raise_compiler_error("technical: argument 'momentum' (a ref() to the pair's bqx table) is required") }}
-    {%- endif -%}
-    {%- if pair is none -%}
-        {{ exceptions.raise_compiler_error("technical: argument 'pair' is required (the source holds every pair)") }}
-    {%- endif -%}
+    {%- set where = _check_bar_args('technical', source, momentum, pair, ma_windows, 'a moving average needs 2 bars') -%}
     {{ return(adapter.dispatch('technical', 'bqx_warehouse')(source, momentum, where, ma_windows | map('int') | list, incremental)) }}
 {% endmacro %}
 
