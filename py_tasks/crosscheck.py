@@ -469,24 +469,39 @@ def _read_bars(conn: Any, pair: str) -> tuple[np.ndarray, np.ndarray]:
     """(ts_utc as datetime64[us], close as float64) of one pair in bar order, through
     one binary COPY."""
     query = sql.SQL(
-        "copy (select ts_utc, close::double precision from {} where pair = {} order by ts_utc) "
-        "to stdout (format binary)"
+        "select ts_utc, close::double precision from {} where pair = {} order by ts_utc"
     ).format(sql.Identifier(raw_schema(), "m1_bars"), sql.Literal(pair))
+    try:
+        ts_us, values = copy_floats(conn, query, 1)
+    except BqxError as exc:
+        raise BqxError(f"{exc} while reading {pair} bars (raw.m1_bars)") from None
+    return ts_us.astype("datetime64[us]"), values[:, 0]
+
+
+def copy_floats(conn: Any, query: sql.Composable, ncols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``copy (select ts_utc, <ncols float8 never NULL>) to stdout binary`` and
+    return (ts in Unix µs, values rows x ncols)."""
     buf = bytearray()
     with conn.cursor() as cur:
-        with cur.copy(query) as copy:
+        with cur.copy(sql.SQL("copy ({}) to stdout (format binary)").format(query)) as copy:
             for block in copy:
                 buf += block
-    header = 19  # signature (11), flags (4), header extension length (4, = 0)
+    header = 19
     if len(buf) < header + 2 or buf[:11] != b"PGCOPY\n\xff\r\n\x00":
-        raise BqxError(f"unexpected COPY output while reading {pair} bars")
-    row = np.dtype([("n", ">i2"), ("l1", ">i4"), ("ts", ">i8"), ("l2", ">i4"), ("close", ">f8")])
+        raise BqxError("unexpected COPY output")
+    fields = [("n", ">i2"), ("l0", ">i4"), ("ts", ">i8")]
+    for k in range(ncols):
+        fields += [(f"l{k + 1}", ">i4"), (f"v{k}", ">f8")]
+    row = np.dtype(fields)
     count = (len(buf) - header - 2) // row.itemsize
     data = np.frombuffer(bytes(buf), dtype=row, count=count, offset=header)
-    if count and (np.any(data["l1"] != 8) or np.any(data["l2"] != 8)):
-        raise BqxError(f"raw.m1_bars holds NULL ts_utc or close for {pair}")
-    ts = (data["ts"].astype(np.int64) + PG_EPOCH_US).astype("datetime64[us]")
-    return ts, data["close"].astype(np.float64)
+    if count and any(np.any(data[f"l{k}"] != 8) for k in range(ncols + 1)):
+        raise BqxError("unexpected NULL in COPY output")
+    ts = data["ts"].astype(np.int64) + PG_EPOCH_US
+    values = np.empty((count, ncols))
+    for k in range(ncols):
+        values[:, k] = data[f"v{k}"]
+    return ts, values
 
 
 def built_tables(conn: Any) -> dict[str, list[str]]:

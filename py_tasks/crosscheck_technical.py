@@ -50,13 +50,13 @@ from psycopg import sql
 from .config import all_pairs, dbt_vars, schema
 from .crosscheck import (
     _UNIX_EPOCH,
-    PG_EPOCH_US,
     ColumnResult,
     FamilyResult,
     _Accumulator,
     _fetch_rows,
     _fmt_ts,
     _to_datetime,
+    copy_floats,
 )
 from .errors import BqxError
 
@@ -669,32 +669,6 @@ def judge(ref: Reference, rows: np.ndarray, got: np.ndarray, got_null: np.ndarra
 
 
 # ----------------------------------------------------------------------------- database
-def _copy_floats(conn: Any, query: sql.Composable, ncols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``copy (select ts_utc, <ncols float8 never NULL>) to stdout binary`` and
-    return (ts in Unix µs, values rows x ncols)."""
-    buf = bytearray()
-    with conn.cursor() as cur:
-        with cur.copy(sql.SQL("copy ({}) to stdout (format binary)").format(query)) as copy:
-            for block in copy:
-                buf += block
-    header = 19
-    if len(buf) < header + 2 or buf[:11] != b"PGCOPY\n\xff\r\n\x00":
-        raise BqxError("unexpected COPY output")
-    fields = [("n", ">i2"), ("l0", ">i4"), ("ts", ">i8")]
-    for k in range(ncols):
-        fields += [(f"l{k + 1}", ">i4"), (f"v{k}", ">f8")]
-    row = np.dtype(fields)
-    count = (len(buf) - header - 2) // row.itemsize
-    data = np.frombuffer(bytes(buf), dtype=row, count=count, offset=header)
-    if count and any(np.any(data[f"l{k}"] != 8) for k in range(ncols + 1)):
-        raise BqxError("unexpected NULL in COPY output")
-    ts = data["ts"].astype(np.int64) + PG_EPOCH_US
-    values = np.empty((count, ncols))
-    for k in range(ncols):
-        values[:, k] = data[f"v{k}"]
-    return ts, values
-
-
 def _nan_if_null(column: str) -> sql.Composable:
     return sql.SQL("coalesce({}::double precision, 'NaN'::double precision)").format(
         sql.Identifier(column))
@@ -712,13 +686,13 @@ def read_inputs(conn: Any, pair: str, tables: dict[str, list[str]]) -> tuple[Inp
         "low_index::double precision, rate_index::double precision, "
         "coalesce(volume, 0)::double precision from {} where pair = {} order by ts_utc"
     ).format(sql.Identifier(schema(), "rate_index"), sql.Literal(pair))
-    ts, bar = _copy_floats(conn, query, 5)
+    ts, bar = copy_floats(conn, query, 5)
     bqx = np.full(len(ts), np.nan)
     table = f"bqx_{pair}"
     if RETURN_COLUMN in tables.get(table, []):
         q = sql.SQL("select ts_utc, {} from {} order by ts_utc").format(
             _nan_if_null(RETURN_COLUMN), sql.Identifier(schema(), table))
-        b_ts, b_val = _copy_floats(conn, q, 1)
+        b_ts, b_val = copy_floats(conn, q, 1)
         pos = np.searchsorted(ts, b_ts)
         ok = (pos < len(ts)) & (ts[np.minimum(pos, max(len(ts) - 1, 0))] == b_ts) \
             if len(ts) else np.zeros(len(b_ts), dtype=bool)
@@ -784,7 +758,7 @@ class _TableRows:
         if every_row:
             q = sql.SQL("select ts_utc, 0::double precision from {} order by ts_utc").format(
                 sql.Identifier(schema(), table))
-            got_ts, _ = _copy_floats(conn, q, 1)
+            got_ts, _ = copy_floats(conn, q, 1)
             self._where, found = _align(ts_us[rows], got_ts)
         else:
             got_ts, values, nulls = _fetch_rows(conn, table, columns, ts_us[rows], dense=False)
@@ -808,7 +782,7 @@ class _TableRows:
                 q = sql.SQL("select ts_utc, {} from {} order by ts_utc").format(
                     sql.SQL(", ").join(_nan_if_null(c) for c in todo),
                     sql.Identifier(schema(), self.table))
-                _, values = _copy_floats(self.conn, q, len(todo))
+                _, values = copy_floats(self.conn, q, len(todo))
                 values = values[self._where]
                 for j, c in enumerate(todo):
                     self._cache[c] = (values[:, j].copy(), np.isnan(values[:, j]))

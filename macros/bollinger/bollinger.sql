@@ -30,16 +30,7 @@
 {%- set inc = _incremental_window(source, where, window_max - 1, 'rate_index') -%}
 with source_rows as (
 
-    select
-        bars.ts_utc,
-        bars.rate_index::double precision as p,
-        momentum.w15_bqx_return::double precision as b
-    from {{ source }} as bars
-    left join {{ momentum }} as momentum on bars.ts_utc = momentum.ts_utc
-    where bars.{{ where }}
-    {%- if inc.lower is not none %}
-        and bars.ts_utc >= {{ inc.lower }}
-    {%- endif %}
+{{ _pair_bar_rows(source, momentum, where, inc, [['bars.rate_index::double precision', 'p']]) }}
 
 ),
 

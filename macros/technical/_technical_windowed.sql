@@ -80,6 +80,10 @@
 
 
 {% macro _technical_windowed(input, ma_windows, source, where, inc) %},
+{#- the outputs finished in the first passes, carried through the later ones -#}
+{%- set done = [] -%}
+{%- for w in ma_windows %}{% do done.append('sma_' ~ w) %}{% endfor -%}
+{%- do done.extend(['awesome_osc', 'obv', 'ad', 'vpt', 'nvi']) -%}
 
 {%- set src_bar -%}
     select
@@ -244,10 +248,7 @@ tw_bars4 as (
         ts_utc,
         rn,
         trange,
-        {%- for w in ma_windows %}
-        sma_{{ w }},
-        {%- endfor %}
-        awesome_osc, obv, ad, vpt, nvi
+        {{ done | join(', ') }}
         {%- for name in _tw_term_names() %}
         {%- set k = loop.index %},
         tt[{{ k }}] as {{ name }}, tt1[{{ k }}] as {{ name }}1, tt2[{{ k }}] as {{ name }}2, tt3[{{ k }}] as {{ name }}3
@@ -269,10 +270,7 @@ tw_blocks as (
         c,
         tp,
         trange,
-        {%- for w in ma_windows %}
-        sma_{{ w }},
-        {%- endfor %}
-        awesome_osc, obv, ad, vpt, nvi,
+        {{ done | join(', ') }},
         array[
             c, c1, c2, c3,
             tp, tp1, tp2, tp3,
@@ -326,10 +324,7 @@ tw_frame_vals as (
         c,
         tp,
         trange,
-        {%- for w in ma_windows %}
-        sma_{{ w }},
-        {%- endfor %}
-        awesome_osc, obv, ad, vpt, nvi,
+        {{ done | join(', ') }},
         bk8[{{ bi.c2 }}] as c10,
         bk12[{{ bi.c0 }}] as c12,
         bk20[{{ bi.c0 }}] as c20,
@@ -390,10 +385,7 @@ tw_ext as (
     select
         ts_utc,
         rn,
-        {%- for w in ma_windows %}
-        sma_{{ w }},
-        {%- endfor %}
-        awesome_osc, obv, ad, vpt, nvi,
+        {{ done | join(', ') }},
         trange,
         -- CCI on the differences: tp - mean = -mean(d), mean deviation = mean |d_k - mean(d)|;
         -- 0 where TA-Lib's test finds either near zero

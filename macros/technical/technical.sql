@@ -39,23 +39,16 @@
 {%- set inc = _incremental_window(source, where, lookback, 'rate_index') if incremental else namespace(lower=none, after=none) -%}
 {%- set rows_before = _reg_rows_before(source, where, inc) -%}
 {%- set bqx_before = '0' if inc.lower is none else '(select count(w15_bqx_return) from ' ~ momentum ~ ' where ts_utc < ' ~ inc.lower ~ ')' -%}
+{#- a bar without a volume adds none (HistData's bars carry 0) #}
 with source_rows as (
 
-    select
-        bars.ts_utc,
-        bars.rate_index::double precision as c,
-        bars.open_index::double precision as o,
-        bars.high_index::double precision as h,
-        bars.low_index::double precision as l,
-        -- a bar without a volume adds none (HistData's bars carry 0)
-        coalesce(bars.volume, 0)::double precision as v,
-        momentum.w15_bqx_return::double precision as b
-    from {{ source }} as bars
-    left join {{ momentum }} as momentum on bars.ts_utc = momentum.ts_utc
-    where bars.{{ where }}
-    {%- if inc.lower is not none %}
-        and bars.ts_utc >= {{ inc.lower }}
-    {%- endif %}
+{{ _pair_bar_rows(source, momentum, where, inc, [
+    ['bars.rate_index::double precision', 'c'],
+    ['bars.open_index::double precision', 'o'],
+    ['bars.high_index::double precision', 'h'],
+    ['bars.low_index::double precision', 'l'],
+    ['coalesce(bars.volume, 0)::double precision', 'v'],
+]) }}
 
 ),
 

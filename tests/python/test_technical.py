@@ -16,6 +16,7 @@ import time
 import numpy as np
 import psycopg
 import pytest
+from test_crosscheck import _assert_passed, _walk
 
 from py_tasks import sample
 from py_tasks.crosscheck import run_crosscheck
@@ -57,10 +58,6 @@ def whole_bars(rng: np.random.Generator, ts: np.ndarray, close: np.ndarray,
     return out
 
 
-def _walk(rng: np.random.Generator, n: int, level: float, step: float) -> np.ndarray:
-    return level * np.exp(np.cumsum(rng.standard_normal(n) * step))
-
-
 def adversarial_bars(n: int = 2500, seed: int = 5) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     start = "2024-06-30T12:00"
@@ -99,10 +96,6 @@ def adversarial_bars(n: int = 2500, seed: int = 5) -> dict[str, np.ndarray]:
     close[jump:] = close[jump - 1] * 1.02 * np.exp(np.cumsum(rng.standard_normal(n - jump) * 1e-6))
     out["usdjpy"] = whole_bars(rng, _minutes(start, n), close)
     return out
-
-
-def _assert_passed(report) -> None:
-    assert report.passed, "\n".join(report.breaches()) + "\n" + report.summary_text()
 
 
 @pytest.mark.slow
