@@ -13,10 +13,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import db
+from .codegen import FAMILIES as GENERATED
 from .config import parse_pairs, schema
 from .errors import BqxError
 
-FAMILIES = ("bqx", "reg_rate", "reg_bqx", "correlation_bqx")
+# every per-pair family, in codegen's order: the summary lists each one that is built
+FAMILIES = tuple(fam.name for fam in GENERATED)
 
 
 @dataclass

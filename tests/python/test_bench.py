@@ -1,7 +1,9 @@
 """`bqx bench` end to end on a small data set: every figure is produced and printed.
 
 Only that the benchmark runs and reports; its timings are figures for docs/benchmarks.md,
-never asserted here (shared, noisy machines).
+never asserted here (shared, noisy machines). The end-to-end run builds every family
+several times (~85 s): it is in the scale tier (make test-scale), run before a change
+to a family or to the bench lands; the floor project's shape is checked in make test.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 from py_tasks.cli import main
 
 
+@pytest.mark.scale
 def test_bench_prints_every_figure_and_drops_its_database(
     bqx_env: str, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+from dbt_vars_target import run_dbt
 
 from py_tasks import codegen, crosscheck_correlation, sample
 from py_tasks.config import pair_rows
 from py_tasks.crosscheck_correlation import check_correlation, cov_corr, related_pairs
-from py_tasks.dbtcmd import run_dbt
 from py_tasks.load import ensure_raw_table
 
 PAIR = "eurusd"

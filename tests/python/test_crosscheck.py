@@ -15,10 +15,10 @@ from datetime import date
 import numpy as np
 import psycopg
 import pytest
+from dbt_vars_target import run_dbt
 
 from py_tasks import cli, sample
 from py_tasks.crosscheck import run_crosscheck
-from py_tasks.dbtcmd import run_dbt
 from py_tasks.load import BAR_DTYPE, ensure_raw_table, load_bars
 
 
@@ -227,7 +227,7 @@ def test_corrupted_value_fails_and_is_named(bqx_env: str, capsys: pytest.Capture
 LONG_BARS = 2_000_000
 
 
-@pytest.mark.slow
+@pytest.mark.scale
 @pytest.mark.parametrize("method", ["auto", "chunk"])
 def test_two_million_bars_keep_precision(bqx_env: str, method: str) -> None:
     url = bqx_env

@@ -7,13 +7,13 @@ runs `dbt build` (models and every test), the cross-check, and prints a summary.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from py_tasks import db, demo
 from py_tasks.cli import main
 from py_tasks.dbtcmd import run_dbt
 
@@ -22,12 +22,14 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def demo_db(
-    pg_admin_url: str, dbt_target_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    pg_admin_url: str, session_db_name: str, dbt_target_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, str]]:
-    name = f"demo_{uuid.uuid4().hex[:8]}"
+    # the session's test database name (see conftest.py): dbt's saved manifest stays valid
+    name = session_db_name
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
-    url = pg_admin_url.replace("/bqx?", f"/{name}?", 1)
+    url = db.with_dbname(pg_admin_url, name)
     mp = pytest.MonkeyPatch()
     mp.setenv("BQX_DATABASE_URL", url)
     mp.setenv("BQX_STATE_DIR", str(tmp_path_factory.mktemp("state")))
@@ -50,6 +52,10 @@ def test_demo_builds_tests_and_crosschecks(demo_db, capsys) -> None:
     assert code == 0, out[-3000:]
     assert "cross-check: PASS" in out
     assert " 0 not passed" in out
+    # the summary lists the rows of every family that was built
+    summary = out[out.index("bqx demo summary"):]
+    for family in demo.FAMILIES:
+        assert f"    {family} " in summary, family
     results_path = Path(target) / "run_results.json"
     # keep the build's results for the AirTable test (docs generate overwrites them)
     (Path(target).parent / "demo_run_results.json").write_text(results_path.read_text())

@@ -36,12 +36,15 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def warehouse(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database with bars and built families; the bqx environment points at it."""
+def warehouse(pg_admin_url: str, session_db_name: str, dbt_target_dir: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database with bars and built families; the bqx environment points at it.
+    Named and parsed like every test database (conftest.py), so that dbt's partial
+    parsing stays valid."""
     from py_tasks.dbtcmd import run_dbt
     from py_tasks.sample import write_sample
 
-    name = f"t_export_{uuid.uuid4().hex[:10]}"
+    name = session_db_name
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
     url = db.with_dbname(pg_admin_url, name)
@@ -50,8 +53,8 @@ def warehouse(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
     mp.setenv("BQX_DATABASE_URL", url)
     mp.setenv("BQX_STATE_DIR", str(work / "state"))
     mp.setenv("BQX_PROJECT_DIR", str(PROJECT))
-    mp.setenv("DBT_TARGET_PATH", str(work / "target"))
-    mp.setenv("DBT_LOG_PATH", str(work / "logs"))
+    mp.setenv("DBT_TARGET_PATH", str(dbt_target_dir / "target"))
+    mp.setenv("DBT_LOG_PATH", str(dbt_target_dir / "logs"))
     mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     try:
         with psycopg.connect(url, autocommit=True) as conn:

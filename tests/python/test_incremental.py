@@ -4,6 +4,12 @@ Builds the per-pair families for two pairs on a synthetic sample, changes the ba
 (append a day, back-fill history, move the rate-index baseline, correct a bar with
 var reprocess_from), runs the incremental build, snapshots every table, runs a full
 refresh and compares the snapshots exactly (bit for bit, NULLs included).
+
+Under the default reg_method the tests start from a copy of the session's built
+database (conftest.py: two days of eurusd and usdjpy, every family here built).
+Var reg_method changes only the regression families (reg_terms), so the runs that
+force the chunk method build and compare reg_rate and reg_bqx (and the bqx tables
+they read) on their own; technical and bollinger are compared under the default.
 """
 
 from __future__ import annotations
@@ -13,30 +19,38 @@ from datetime import date
 
 import psycopg
 import pytest
+from conftest import BUILT_DAYS, BUILT_FAMILIES, BUILT_PAIRS
+from dbt_vars_target import run_dbt
 
 from py_tasks import sample
-from py_tasks.dbtcmd import run_dbt
 from py_tasks.load import ensure_raw_table
 
-PAIRS = ["eurusd", "usdjpy"]
-FAMILIES = ["bqx", "reg_rate", "reg_bqx", "technical", "bollinger"]
-SELECT = " ".join(f"+reg_bqx_{p} +reg_rate_{p} +technical_{p} +bollinger_{p}" for p in PAIRS)
+PAIRS = list(BUILT_PAIRS)
+FAMILIES = list(BUILT_FAMILIES)
+# the families var reg_method changes (and bqx, which reg_bqx reads)
+REG_FAMILIES = ["bqx", "reg_rate", "reg_bqx"]
+
+
+def _families(vars_: dict | None) -> list[str]:
+    return REG_FAMILIES if vars_ and "reg_method" in vars_ else FAMILIES
 
 
 def _dbt(url: str, *args: str, vars_: dict | None = None) -> None:
-    argv = ["build", "--select", SELECT, "--exclude-resource-type", "test", "unit_test", *args]
+    leaves = [f for f in _families(vars_) if f != "bqx"]
+    select = " ".join(f"+{fam}_{p}" for p in PAIRS for fam in leaves)
+    argv = ["build", "--select", select, "--exclude-resource-type", "test", "unit_test", *args]
     if vars_:
         argv += ["--vars", json.dumps(vars_)]
     result = run_dbt(argv, url)
     assert result.success, f"dbt {' '.join(argv)} failed: {result.exception}"
 
 
-def _snapshot(url: str) -> dict[str, list[tuple]]:
+def _snapshot(url: str, families: list[str] = FAMILIES) -> dict[str, list[tuple]]:
     """Every row of every per-pair table, as exact text (float8 printed round-trip)."""
     out = {}
     with psycopg.connect(url) as conn:
         conn.execute("set extra_float_digits = 3")
-        for fam in FAMILIES:
+        for fam in families:
             for pair in PAIRS:
                 table = f"bqx.{fam}_{pair}"
                 rows = conn.execute(f"select t::text from {table} as t order by ts_utc").fetchall()
@@ -45,9 +59,9 @@ def _snapshot(url: str) -> dict[str, list[tuple]]:
 
 
 def _assert_equal_to_full_refresh(url: str, vars_: dict | None = None) -> dict:
-    incremental = _snapshot(url)
+    incremental = _snapshot(url, _families(vars_))
     _dbt(url, "--full-refresh", vars_=vars_)
-    full = _snapshot(url)
+    full = _snapshot(url, _families(vars_))
     for table, rows in full.items():
         assert len(incremental[table]) == len(rows), f"{table}: row counts differ"
         diff = [i for i, (a, b) in enumerate(zip(incremental[table], rows, strict=True)) if a != b]
@@ -63,23 +77,29 @@ def _write(url: str, **kwargs) -> None:
         sample.write_sample(conn, pairs=PAIRS, **kwargs)
 
 
-# the default windows take reg_terms' merge tree; var reg_method = chunk forces the
-# chunk method, whose chunks are aligned on the row number in the whole history
-METHODS = pytest.mark.parametrize("method_vars", [{}, {"reg_method": "chunk"}], ids=["auto", "chunk"])
-
-
-@pytest.mark.slow
-@METHODS
-def test_append_a_day_equals_full_refresh(bqx_env: str, method_vars: dict) -> None:
-    url = bqx_env
-    _write(url, days=2)
+@pytest.fixture(params=[{}, {"reg_method": "chunk"}], ids=["auto", "chunk"])
+def built_with_method(request: pytest.FixtureRequest) -> tuple[str, dict]:
+    """The default windows take reg_terms' merge tree; var reg_method = chunk forces the
+    chunk method, whose chunks are aligned on the row number in the whole history.
+    (URL, vars) of BUILT_DAYS days of both pairs built with the method: the session's
+    built copy for the default, a build of its own for chunk."""
+    method_vars = request.param
+    if not method_vars:
+        return request.getfixturevalue("built_env"), method_vars
+    url = request.getfixturevalue("bqx_env")
+    _write(url, days=BUILT_DAYS)
     _dbt(url, vars_=method_vars)
-    before = _snapshot(url)
+    return url, method_vars
+
+
+def test_append_a_day_equals_full_refresh(built_with_method: tuple[str, dict]) -> None:
+    url, method_vars = built_with_method
+    before = _snapshot(url, _families(method_vars))
     with psycopg.connect(url, autocommit=True) as conn:
         added = sample.append_days(conn, days=1, pairs=PAIRS)
     assert sum(a for _, a in added.values()) > 1000
     _dbt(url, vars_=method_vars)
-    after = _snapshot(url)
+    after = _snapshot(url, _families(method_vars))
     for table, rows in before.items():
         # rows that existed are untouched, new rows were added
         assert after[table][: len(rows)] == rows
@@ -87,7 +107,6 @@ def test_append_a_day_equals_full_refresh(bqx_env: str, method_vars: dict) -> No
     _assert_equal_to_full_refresh(url, vars_=method_vars)
 
 
-@pytest.mark.slow
 def test_backfill_and_baseline_change_recompute_the_pair(bqx_env: str) -> None:
     url = bqx_env
     # Bars of days 2-3 first; the base time is on day 3, so the baseline is the
@@ -115,27 +134,22 @@ def test_backfill_and_baseline_change_recompute_the_pair(bqx_env: str) -> None:
     assert full
 
 
-@pytest.mark.slow
-@METHODS
-def test_reprocess_from_after_a_correction(bqx_env: str, method_vars: dict) -> None:
-    url = bqx_env
-    _write(url, days=3)
-    _dbt(url, vars_=method_vars)
+def test_reprocess_from_after_a_correction(built_with_method: tuple[str, dict]) -> None:
+    url, method_vars = built_with_method
+    # a correction inside the stored history (day 2 of the sample, 2024-07-02)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
+        changed = conn.execute(
             "update raw.m1_bars set close = close * 1.001, high = greatest(high, close * 1.001)"
             " where ts_utc >= '2024-07-02 12:00+00' and ts_utc < '2024-07-02 12:05+00'"
-        )
+        ).rowcount
+    assert changed > 0
     vars_ = {"reprocess_from": "2024-07-02 12:00:00+00", **method_vars}
     _dbt(url, vars_=vars_)
     _assert_equal_to_full_refresh(url, vars_=method_vars)
 
 
-@pytest.mark.slow
-def test_deleted_bars_stop_with_a_full_refresh_message(bqx_env: str) -> None:
-    url = bqx_env
-    _write(url, days=2)
-    _dbt(url)
+def test_deleted_bars_stop_with_a_full_refresh_message(built_env: str) -> None:
+    url = built_env
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("delete from raw.m1_bars where ts_utc < '2024-07-01 01:00+00'")
     result = run_dbt(["build", "--select", "bqx_eurusd", "--exclude-resource-type", "test"], url)

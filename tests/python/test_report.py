@@ -1,7 +1,7 @@
 """`bqx report` on a real PostgreSQL: a 2-day sample of two pairs, built with dbt.
 
-The end-to-end test builds once (bqx, reg_rate, reg_bqx for eurusd and usdjpy, with
-their tests), writes the report and checks the files, the pictures, the coverage,
+The end-to-end test starts from the session's built database and runs the build of
+bqx, reg_rate, reg_bqx for eurusd and usdjpy with their tests, writes the report and checks the files, the pictures, the coverage,
 the dbt counts and the cross-check; then drops one table and checks that the report
 calls it "not built". The other tests need no dbt build.
 """
@@ -49,7 +49,10 @@ def _md_row(text: str, pair: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_report_end_to_end(bqx_env: str, tmp_path: Path, dbt_target_dir: Path, capsys) -> None:
+def test_report_end_to_end(built_env: str, tmp_path: Path, dbt_target_dir: Path, capsys) -> None:
+    # a copy of the session's built database (conftest.py): these two days of these two
+    # pairs, built; the sample adds nothing and the build runs the tests
+    bqx_env = built_env
     _write_sample(bqx_env, days=2, pairs=PAIRS)
     selection = " ".join(f"+reg_bqx_{p} +reg_rate_{p}" for p in PAIRS)
     # cautious: only the tests whose every parent is selected (not those of other pairs

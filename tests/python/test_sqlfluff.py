@@ -49,6 +49,10 @@ def test_sqlfluff_lint(fresh_db: str, tmp_path: Path) -> None:
             "--dialect",
             "postgres",
             "--disable-progress-bar",
+            # the compiled technical and correlation models are long: lint the files on
+            # both cores (64 s instead of 93 s on the 2-core machine)
+            "--processes",
+            "2",
         ],
         cwd=PROJECT,
         env=env,

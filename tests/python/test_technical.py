@@ -16,11 +16,11 @@ import time
 import numpy as np
 import psycopg
 import pytest
+from dbt_vars_target import run_dbt
 from test_crosscheck import _assert_passed, _walk
 
 from py_tasks import sample
 from py_tasks.crosscheck import run_crosscheck
-from py_tasks.dbtcmd import run_dbt
 from py_tasks.load import BAR_DTYPE, ensure_raw_table, load_bars
 
 FAMILIES = ("technical", "bollinger")
@@ -170,7 +170,7 @@ def test_incremental_runs_equal_a_full_refresh(bqx_env: str) -> None:
 LONG_BARS = 2_000_000
 
 
-@pytest.mark.slow
+@pytest.mark.scale
 def test_two_million_bars_do_not_drift(bqx_env: str) -> None:
     url = bqx_env
     rng = np.random.default_rng(23)
