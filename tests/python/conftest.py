@@ -24,6 +24,8 @@ docs/testing.md.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,12 +49,15 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    root = Path(tmp_path_factory.mktemp("pg", numbered=True))
+    # not under pytest's numbered base directory: a second pytest session on the machine
+    # removes all but its three newest, this server's data directory among them
+    root = Path(tempfile.mkdtemp(prefix="bqx-test-pg-"))
     url = db.start_embedded(root, quiet=True)
     try:
         yield url
     finally:
         db.stop_embedded(root)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _with_dbname(url: str, dbname: str) -> str:

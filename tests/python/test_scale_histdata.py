@@ -51,6 +51,7 @@ def test_histdata_every_row_of_every_per_pair_family(bqx_env: str) -> None:
         report = run_crosscheck(conn, FAMILIES, PAIRS, sample=0, seed=1)
     timings["cross-check"] = time.perf_counter() - t0
     print("HistData: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    print(report.summary_text())
     for name, fam in report.families.items():
         print(f"{name}: rows checked {fam.rows_checked}, largest ratio by tenth "
               f"{[f'{r:.2g}' for r in fam.ratio_by_decile]}")
