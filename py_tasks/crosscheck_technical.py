@@ -4,11 +4,11 @@ The references are fed the inputs as stored in the database: the pair's bar from
 ``rate_index`` model (open_index, high_index, low_index, rate_index and volume, a NULL
 volume read as 0) in ts_utc order, and ``w15_bqx_return`` of ``bqx_{pair}``. Every
 indicator is computed over the pair's whole history with TA-Lib (``ta-lib`` 0.8.2,
-unstable period 0) or the ``ta`` package 0.11.0, and compared with the table on the
-checked rows (``sample`` random rows plus warm-ups, gaps, flat stretches and the last
-rows; or every row). ``ta`` functions that are too slow on millions of rows (the
-negative volume index, the ulcer index) are replaced by vectorised equivalents that
-follow ta 0.11.0 exactly; tests prove them equal.
+unstable period 0) or, for the two it does not have (the ulcer index and ease of
+movement), the ``ta`` package 0.11.0, and compared with the table on the checked rows
+(``sample`` random rows plus warm-ups, gaps, flat stretches and the last rows; or every
+row). ``ta``'s ulcer index, too slow on millions of rows, is replaced by a vectorised
+equivalent that follows ta 0.11.0 exactly; a test proves them equal.
 
 Tolerance classes (see ``docs/crosscheck.md``): price-scale outputs within
 ``1e-9 * s`` (s = max |input| over the pair's history), bounded oscillators within
@@ -190,22 +190,6 @@ def _from_first(mask: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- ta equivalents
-def negative_volume_index(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
-    """ta 0.11.0 NegativeVolumeIndexIndicator(close, volume).negative_volume_index(),
-    vectorised: nvi[0] = 1000; nvi[i] = nvi[i-1] * (1 + pct_change[i]) when
-    volume[i-1] > volume[i], else nvi[i-1] (the same products in the same order)."""
-    n = len(close)
-    if n == 0:
-        return np.zeros(0)
-    factor = np.ones(n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = close[1:] / close[:-1] - 1.0
-    down = volume[:-1] > volume[1:]
-    factor[1:] = np.where(down, 1.0 + change, 1.0)
-    factor[0] = 1000.0
-    return np.multiply.accumulate(factor)
-
-
 def ulcer_index(close: np.ndarray, window: int = 14) -> np.ndarray:
     """ta 0.11.0 UlcerIndex(close, window).ulcer_index(), vectorised: r = 100 * (close -
     max) / max with max the rolling max over up to ``window`` bars; then
@@ -229,13 +213,6 @@ def _rolling_max(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
     import pandas as pd
 
     return pd.Series(x).rolling(window, min_periods=min_periods).max().to_numpy()
-
-
-def _ta_ema(x: np.ndarray, periods: int) -> np.ndarray:
-    """ta.utils._ema: pandas ewm(span, adjust=False, min_periods=span)."""
-    import pandas as pd
-
-    return pd.Series(x).ewm(span=periods, min_periods=periods, adjust=False).mean().to_numpy()
 
 
 def aroon_earliest(high: np.ndarray, low: np.ndarray, period: int = 25
@@ -360,14 +337,7 @@ def technical_references(inp: Inputs, windows: Sequence[int] | None = None
     """The reference of every technical column, a few related columns at a time."""
     import pandas as pd
     import talib
-    from ta.momentum import AwesomeOscillatorIndicator
-    from ta.trend import MassIndex, VortexIndicator
-    from ta.volume import (
-        ChaikinMoneyFlowIndicator,
-        EaseOfMovementIndicator,
-        ForceIndexIndicator,
-        VolumePriceTrendIndicator,
-    )
+    from ta.volume import EaseOfMovementIndicator
 
     w = list(ma_windows() if windows is None else windows)
     n, s = inp.n, inp.scale
@@ -440,16 +410,15 @@ def technical_references(inp: Inputs, windows: Sequence[int] | None = None
     yield {"keltner_upper_20": price(ema20 + 2 * atr20),
            "keltner_lower_20": price(ema20 - 2 * atr20)}
 
-    hs, ls, cs, vs = pd.Series(h), pd.Series(lo), pd.Series(c), pd.Series(v)
-    ao = AwesomeOscillatorIndicator(hs, ls, 5, 34).awesome_oscillator().to_numpy()
-    yield {"awesome_osc": ratio(ao)}
-    mass = MassIndex(hs, ls, 9, 25).mass_index().to_numpy()
-    ema2 = _ta_ema(_ta_ema(h - lo, 9), 9)
+    yield {"awesome_osc": ratio(talib.AO(h, lo, 5, 34))}
+    # MASSI: 25-bar sum of EMA1/EMA2 (EMA(9) of high - low, EMA(9) of that, each seeded
+    # with the SMA of its first 9 inputs; a ratio is 1 where EMA2 is exactly 0)
+    mass = talib.MASSI(h, lo, 9, 25)
+    ema2 = talib.EMA(talib.EMA(h - lo, 9), 9)
     mass_edge = _spread(knife_edge(ema2, 25 * 2 * u, RATIO_TOL), 25)
     yield {"mass_index": ratio(mass, mass_edge)}
-    vortex = VortexIndicator(hs, ls, cs, 14)
-    vip = _finite(vortex.vortex_indicator_pos().to_numpy())
-    vin = _finite(vortex.vortex_indicator_neg().to_numpy())
+    # VORTEX: 0 where the 14 true ranges sum to 0; a tiny non-zero sum is a knife edge
+    vip, vin = (_finite(x) for x in talib.VORTEX(h, lo, c, 14))
     trn = _rolling_sum(tr, 14)
     vmag = 1 + np.nan_to_num(np.fmax(vip, vin))
     vor_edge = knife_edge(trn, 14 * 2 * u * vmag, RATIO_TOL * vmag)
@@ -478,18 +447,19 @@ def technical_references(inp: Inputs, windows: Sequence[int] | None = None
     group["mfi_14"] = bounded(talib.MFI(h, lo, c, v, 14), _spread(tie, 13))
     yield group
 
-    cmf = ChaikinMoneyFlowIndicator(hs, ls, cs, vs, 20).chaikin_money_flow().to_numpy()
+    # CMF: 0 where the 20 volumes sum to 0 (TA-Lib returns 0, not NaN)
+    cmf = talib.CMF(h, lo, c, v, 20)
     vol20 = _rolling_sum(v, 20)
     with np.errstate(divide="ignore", invalid="ignore"):
         step = _rolling_max(np.where(hl > 0, clv_step / hl, 0.0), 20, 1)
     cmf_edge = knife_edge(vol20, step, BOUNDED_TOL)
     yield {
         "cmf_20": bounded(cmf, cmf_edge),
-        "force_13": cumulative(ForceIndexIndicator(cs, vs, 13).force_index().to_numpy()),
-        "vpt": cumulative(VolumePriceTrendIndicator(cs, vs).volume_price_trend().to_numpy()),
-        "nvi": cumulative(negative_volume_index(c, v)),
-        "eom_14": cumulative(
-            EaseOfMovementIndicator(hs, ls, vs, 14).sma_ease_of_movement().to_numpy()),
+        "force_13": cumulative(talib.EFI(c, v, 13)),
+        "vpt": cumulative(talib.PVT(c, v)),
+        "nvi": cumulative(talib.NVI(c, v)),
+        "eom_14": cumulative(EaseOfMovementIndicator(
+            pd.Series(h), pd.Series(lo), pd.Series(v), 14).sma_ease_of_movement().to_numpy()),
     }
 
     first = inp.first_bqx()

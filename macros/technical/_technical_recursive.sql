@@ -21,9 +21,8 @@
     up to 800 bars keeps the reference's ratio (beyond that the sums reach exact 0
     where the reference still holds tiny values). The reference's seed is part of
     the input: y at the seed bar s is the reference's first value (TA-Lib: the SMA
-    of the first N inputs, summed in bar order like TA-Lib does; pandas
-    ewm(adjust=False): the first input), y = 0 before it, so e_t = S_n(t) from s on;
-    the output is NULL before s.
+    of the first N inputs, summed in bar order like TA-Lib does; ADOSC: the first
+    input), y = 0 before it, so e_t = S_n(t) from s on; the output is NULL before s.
 
     Passes. One pass is one CTE whose window functions all run over
     `window w as (order by ts_utc)` (the seeds' running sums too: ts_utc is unique,
@@ -37,8 +36,8 @@
     of EMA of EMA, ADX of DX, the mass index's EMA of EMA) defines the next
     recursion's input in the pass after its source's last, so the chains' passes
     overlap the bar-level recursions' later ones; the mass index's 25-bar sum of
-    EMA1/EMA2 is a sum of 5 lags of 5-bar sums in the passes after its EMA2 (NULL
-    when a ratio is: EMA2 = 0). With the default windows: 18 pass CTEs (the longest chain
+    EMA1/EMA2 is a sum of 5 lags of 5-bar sums in the passes after its EMA2 (a ratio
+    is 1 where EMA2 = 0, as TA-Lib's MASSI). With the default windows: 18 pass CTEs (the longest chain
     is TRIX's three EMAs, each a few passes, plus their defining passes), run on a narrow row (ts_utc,
     rn, rn_b, c and the arrays), joined back to the input at the end. Measured
     alternatives: radix 2 and 8 and a cost-model mix of 4, 3 and 2 were slower,
@@ -183,14 +182,14 @@
         case when rn = 27 then sum(case when rn >= 14 then {{ _technical_recursive_dx(r) }} end) {{ cum }} / 14.0
              when rn > 27 then {{ _technical_recursive_dx(r) }} / 14.0 else 0 end
     {%- elif name == 'ms1' -%}
-        case when rn = 0 then h - l else {{ 2 / 10 }}::float8 * (h - l) end
+        case when rn = 8 then sum(h - l) {{ cum }} / 9.0 when rn > 8 then {{ 2 / 10 }}::float8 * (h - l) else 0 end
     {%- elif name == 'ms2' -%}
-        case when rn = 8 then {{ r.ms1 }} when rn > 8 then {{ 2 / 10 }}::float8 * {{ r.ms1 }} else 0 end
+        case when rn = 16 then sum(case when rn >= 8 then {{ r.ms1 }} end) {{ cum }} / 9.0 when rn > 16 then {{ 2 / 10 }}::float8 * {{ r.ms1 }} else 0 end
     {%- elif name in ('adf', 'ads') -%}
         {%- set k = 2 / 4 if name == 'adf' else 2 / 11 -%}
         case when rn = 0 then x_ad else {{ k }}::float8 * x_ad end
     {%- elif name == 'frc' -%}
-        case when rn = 1 then x_frc when rn > 1 then {{ 2 / 14 }}::float8 * x_frc else 0 end
+        case when rn = 13 then sum(x_frc) {{ cum }} / 13.0 when rn > 13 then {{ 2 / 14 }}::float8 * x_frc else 0 end
     {%- elif name == 'bf12' -%}
         case when rn_b = 25 then sum(case when rn_b >= 14 then b end) {{ cum }} / 12.0 when rn_b > 25 then {{ 2 / 13 }}::float8 * b else 0 end
     {%- elif name == 'bs26' -%}
@@ -324,11 +323,12 @@ tr_p{{ p }} as (
         ]::float8[] as f{{ p }}
         {%- endif %}
         {%- if p == ms2.done + 1 %},
-        {{ r.ms1 }} / nullif({{ r.ms2 }}, 0) as mq
+        -- TA-Lib's MASSI: the ratio is 1 where EMA2 is exactly 0 (before its seed too: unused)
+        case when {{ r.ms2 }} = 0 then 1::float8 else {{ r.ms1 }} / {{ r.ms2 }} end as mq
         {%- elif p == ms2.done + 2 %},
         mq + lag(mq, 1) over w + lag(mq, 2) over w + lag(mq, 3) over w + lag(mq, 4) over w as m5
         {%- elif p == ms2.done + 3 %},
-        -- NULL if a q in the 25 bars is NULL (EMA2 = 0) or before the first row read
+        -- NULL before the first row read (an incremental run's first rows, not kept)
         m5 + lag(m5, 5) over w + lag(m5, 10) over w + lag(m5, 15) over w + lag(m5, 20) over w as m25
         {%- elif p > ms2.done + 3 %},
         m25
@@ -361,7 +361,7 @@ tr_res as (
         case when rn >= 14 then case when c <> 0 then ({{ r.atr }} / c) * 100.0 else 0 end end as natr_14,
         case when rn >= 20 then {{ r.ema20 }} + 2 * {{ r.atr20 }} end as keltner_upper_20,
         case when rn >= 20 then {{ r.ema20 }} - 2 * {{ r.atr20 }} end as keltner_lower_20,
-        -- ta's MassIndex: 25-bar sum of EMA1/EMA2 (NaN, here NULL, where EMA2 = 0)
+        -- TA-Lib's MASSI(9, 25): 25-bar sum of EMA1/EMA2 over bars 16.. (EMA2's seed)
         case when rn >= 40 then m25 end as mass_index,
         case when rn >= 9 then {{ r.adf }} - {{ r.ads }} end as adosc,
         case when rn >= 13 then {{ r.frc }} end as force_13,
@@ -412,7 +412,7 @@ tr_out as (
         'natr_14': {'first': 14},
         'keltner_upper_20': {'first': 20},
         'keltner_lower_20': {'first': 20},
-        'mass_index': {'first': 40, 'nullable': true},
+        'mass_index': {'first': 40},
         'adosc': {'first': 9},
         'force_13': {'first': 13},
         'bqx_rsi_14': {'first': 14, 'series': 'rn_b', 'lo': 0, 'hi': 100},

@@ -1,7 +1,7 @@
 {#-
     _technical_windowed: the rolling-window and cumulative indicators of
     technical_{pair} (SMA, STOCH, CCI, WILLR, ROC, MOM, ULTOSC, AROON, TRANGE,
-    Donchian, AO, vortex, ulcer, OBV, AD, MFI, CMF, VPT, NVI, EoM), set-based.
+    Donchian, AO, VORTEX, ulcer, OBV, AD, MFI, CMF, PVT, NVI, EoM), set-based.
 
     Method. Four window nodes, each a single `window w as (order by ts_utc
     rows between unbounded preceding and current row)` over narrow rows in
@@ -38,9 +38,9 @@
     float inputs converted through their shortest round-trip text (exact
     decimal of every double, so flat windows give the close itself), divided
     and rounded to float8 once. The cumulative outputs are running sums in
-    numeric of the float8 increments (OBV ±v, AD clv·v, VPT pct·v; NVI is
-    1000·exp(Σ ln f) with f = 1 + pct the float factor the reference
-    multiplies by on a volume fall), rounded to float8 once per row: exact and
+    numeric of the float8 increments (OBV ±v, AD clv·v, PVT r·v with TA-Lib's
+    r = (c − cp)/cp, 0 on the first bar; NVI is 1000·exp(Σ ln(1 + r)), 1 + r the
+    factor TA-Lib's NVI applies on a volume fall), rounded to float8 once per row: exact and
     independent of the summation order, so the precision does not drift with
     the row number. An incremental run reads only the rows from `inc.lower`;
     the increments of the rows before it are summed, exactly, from the source
@@ -63,12 +63,14 @@
 
 
 {#- The increments of the cumulative outputs, from c, h, l, v and the previous
-    bar's cp, vp (NULL on the pair's first bar). -#}
+    bar's cp, vp (NULL on the pair's first bar, which adds nothing to PVT and NVI:
+    TA-Lib's PVT is 0 and its NVI 1000 there). PVT and NVI use TA-Lib's relative
+    change r = (c − cp)/cp, and skip a previous close of 0 as TA-Lib does. -#}
 {% macro _tw_cum_terms() -%}
     {{ _tw_num('case when cp is null then v when c > cp then v when c < cp then -v else 0 end') }} as n_obv,
         {{ _tw_num('case when h - l > 0 then (((c - l) - (h - c)) / (h - l)) * v else 0 end') }} as n_ad,
-        {{ _tw_num('(c / cp - 1) * v') }} as n_vpt,
-        {{ _tw_num('case when vp > v then ln(1 + (c / cp - 1)) else 0 end') }} as n_nvi
+        {{ _tw_num('case when cp <> 0 then ((c - cp) / cp) * v else 0 end') }} as n_vpt,
+        {{ _tw_num('case when v < vp and cp <> 0 then ln(1 + (c - cp) / cp) else 0 end') }} as n_nvi
 {%- endmacro %}
 
 
@@ -201,7 +203,7 @@ tw_terms as (
             -- MFI: the typical price's money flow, by the direction of the typical price
             case when tp - tp1 > 0 and not {{ _tw_tiny('tp - tp1', 'tp', 'tp1') }} then tp * v else 0 end,
             case when tp - tp1 < 0 and not {{ _tw_tiny('tp - tp1', 'tp', 'tp1') }} then tp * v else 0 end,
-            -- the close location value times volume (TA-Lib's AD; ta's CMF fills 0/0 with 0)
+            -- the close location value times volume (TA-Lib's AD and CMF: 0 where high = low)
             case when h - l > 0 then (((c - l) - (h - c)) / (h - l)) * v else 0 end,
             v,
             -- EoM's box ratio (none without volume: adds 0, and is not counted)
@@ -414,14 +416,16 @@ tw_ext as (
                 + case when tr28 <> 0 then bp28 / tr28 else 0 end
             ) / 7)))
         end as ultosc,
-        case when rn >= 14 and tr14 <> 0 then vmp14 / tr14 end as vortex_pos_14,
-        case when rn >= 14 and tr14 <> 0 then vmm14 / tr14 end as vortex_neg_14,
+        -- VORTEX: 0 where the 14 true ranges sum to 0 (TA-Lib's exact test on the sum)
+        case when rn >= 14 then case when tr14 > 0 then vmp14 / tr14 else 0 end end as vortex_pos_14,
+        case when rn >= 14 then case when tr14 > 0 then vmm14 / tr14 else 0 end end as vortex_neg_14,
         case when rn >= 14 then
             case when mf_pos14 + mf_neg14 <> 0
                 then greatest(0, least(100, 100.0 * (mf_pos14 / (mf_pos14 + mf_neg14))))
                 else 0 end
         end as mfi_14,
-        case when rn >= 19 and v20 <> 0 then greatest(-1, least(1, mfv20 / v20)) end as cmf_20,
+        -- CMF: 0 where the 20 volumes sum to 0 (TA-Lib's test: the sum > 0)
+        case when rn >= 19 then case when v20 > 0 then greatest(-1, least(1, mfv20 / v20)) else 0 end end as cmf_20,
         case when rn >= 14 and emv_n14 = 14 then emv14 / 14 end as eom_14,
         -- ulcer's squared drawdown from the highest close of 14 bars
         (100 * (c - cmax14) / cmax14) * (100 * (c - cmax14) / cmax14) / 14 as ur2
@@ -516,14 +520,14 @@ tw_out as (
         'donchian_high_20': {'first': 19},
         'donchian_low_20': {'first': 19},
         'awesome_osc': {'first': 33},
-        'vortex_pos_14': {'first': 14, 'nullable': true},
-        'vortex_neg_14': {'first': 14, 'nullable': true},
+        'vortex_pos_14': {'first': 14},
+        'vortex_neg_14': {'first': 14},
         'ulcer_14': {'first': 13},
         'obv': {'first': 0},
         'ad': {'first': 0},
         'mfi_14': {'first': 14, 'lo': 0, 'hi': 100},
-        'cmf_20': {'first': 19, 'nullable': true, 'lo': -1, 'hi': 1},
-        'vpt': {'first': 1},
+        'cmf_20': {'first': 19, 'lo': -1, 'hi': 1},
+        'vpt': {'first': 0},
         'nvi': {'first': 0},
         'eom_14': {'first': 14, 'nullable': true},
     }) -%}

@@ -1,8 +1,9 @@
 """The technical/bollinger cross-check (py_tasks/crosscheck_technical.py).
 
-Pure-Python tests of the reference helpers (the vectorised ta equivalents against ta
+Pure-Python tests of the reference helpers (the vectorised ta ulcer index against ta
 itself, TA-Lib's behaviour on flat and near-flat inputs that the skip logic relies
-on), the tolerance classes and the skip logic; then one end-to-end run against a
+on, the definitions of TA-Lib's AO, MASSI, VORTEX, CMF, EFI, PVT and NVI that the SQL
+follows), the tolerance classes and the skip logic; then one end-to-end run against a
 database where the two tables are written from the references (the SQL families
 are checked the same way once they are built).
 """
@@ -14,7 +15,6 @@ import pandas as pd
 import pytest
 import talib
 from ta.volatility import UlcerIndex
-from ta.volume import NegativeVolumeIndexIndicator
 
 from py_tasks import crosscheck_technical as ct
 
@@ -40,23 +40,6 @@ def _bars(n: int = 3000, seed: int = 7) -> ct.Inputs:
 
 
 # ----------------------------------------------------------------------------- ta equivalents
-def test_negative_volume_index_equals_ta() -> None:
-    inp = _bars(4000)
-    v = inp.volume.copy()
-    v[::7] = 0.0  # zero volume in between, equal volumes in a row
-    v[2000:2100] = 5.0
-    expected = NegativeVolumeIndexIndicator(pd.Series(inp.close), pd.Series(v)
-                                            ).negative_volume_index().to_numpy()
-    got = ct.negative_volume_index(inp.close, v)
-    np.testing.assert_array_equal(got, expected)
-
-
-def test_negative_volume_index_all_zero_volume_stays_1000() -> None:
-    inp = _bars(500)
-    np.testing.assert_array_equal(ct.negative_volume_index(inp.close, np.zeros(500)),
-                                  np.full(500, 1000.0))
-
-
 @pytest.mark.parametrize("window", [14, 5])
 def test_ulcer_index_equals_ta(window: int) -> None:
     inp = _bars(4000)
@@ -150,6 +133,102 @@ def test_talib_flat_windows_give_zero() -> None:
         assert out[-1] == 0.0
 
 
+def _ema_sma_seeded(x: np.ndarray, period: int, first: int) -> np.ndarray:
+    """TA-Lib's EMA of x[first:]: the SMA of its first ``period`` values (summed in bar
+    order), then e + k * (x - e), k = 2 / (period + 1); NaN before the seed."""
+    out = np.full(len(x), np.nan)
+    seed = first + period - 1
+    total = 0.0
+    for i in range(first, seed + 1):
+        total += x[i]
+    e = total / period
+    out[seed] = e
+    k = 2.0 / (period + 1)
+    for i in range(seed + 1, len(x)):
+        e = e + k * (x[i] - e)
+        out[i] = e
+    return out
+
+
+def test_talib_massi_efi_definitions() -> None:
+    """What the SQL follows: MASSI's two EMA(9) each seeded with the SMA of its first 9
+    inputs (EMA1 at bar 8, EMA2 at bar 16), the 25-bar sum of EMA1/EMA2 from bar 40;
+    EFI = EMA(13) of (close - previous close) * volume seeded at bar 13 with the SMA of
+    the first 13 terms (bars 1..13). Not `ta`'s seeding with the first value."""
+    inp = _bars(600)
+    h, lo, c, v = inp.high, inp.low, inp.close, inp.volume
+    e1 = _ema_sma_seeded(h - lo, 9, 0)
+    e2 = _ema_sma_seeded(e1, 9, 8)
+    ratio = np.where(e2 == 0, 1.0, e1 / e2)
+    mass = np.full(len(h), np.nan)
+    mass[40:] = np.convolve(ratio[16:], np.ones(25), "valid")
+    got = talib.MASSI(h, lo, 9, 25)
+    assert np.isnan(got[:40]).all() and not np.isnan(got[40:]).any()
+    np.testing.assert_allclose(got[40:], mass[40:], rtol=1e-13)
+    force = np.r_[np.nan, np.diff(c) * v[1:]]
+    got = talib.EFI(c, v, 13)
+    assert np.isnan(got[:13]).all() and not np.isnan(got[13:]).any()
+    np.testing.assert_allclose(got[13:], _ema_sma_seeded(force, 13, 1)[13:], rtol=1e-12,
+                               atol=1e-12 * np.abs(force[1:]).max())
+
+
+def test_talib_vortex_cmf_pvt_nvi_definitions() -> None:
+    """VORTEX: sums over the 14 bars ending at t (from bar 14), 0 where the true ranges
+    sum to 0; CMF: from bar 19, 0 where the 20 volumes sum to 0; PVT: 0 on the first
+    bar, then + (c - cp) / cp * v; NVI: 1000, then x + (c - cp) / cp * x on a volume
+    fall; AO: SMA5 - SMA34 of (h + l) / 2 from bar 33."""
+    inp = _bars(800)
+    h, lo, c, v = inp.high, inp.low, inp.close, inp.volume
+    n = len(c)
+    cp = np.r_[np.nan, c[:-1]]
+    tr = np.fmax(h - lo, np.fmax(np.abs(h - cp), np.abs(lo - cp)))
+    vmp, vmm = np.abs(h - np.r_[np.nan, lo[:-1]]), np.abs(lo - np.r_[np.nan, h[:-1]])
+    s_tr, s_p, s_m = (np.convolve(x[1:], np.ones(14), "valid") for x in (tr, vmp, vmm))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vp, vm = (np.where(s_tr > 0, x / s_tr, 0.0) for x in (s_p, s_m))
+    got_p, got_m = talib.VORTEX(h, lo, c, 14)
+    assert np.isnan(got_p[:14]).all() and not np.isnan(got_p[14:]).any()
+    np.testing.assert_allclose(got_p[14:], vp, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got_m[14:], vm, rtol=1e-9, atol=1e-12)
+    assert (got_p[400 + 14:460] == 0).all() and (got_m[400 + 14:460] == 0).all()  # flat
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mfv = np.where(h - lo > 0, ((c - lo) - (h - c)) / (h - lo) * v, 0.0)
+    s_mfv, s_v = np.convolve(mfv, np.ones(20), "valid"), np.convolve(v, np.ones(20), "valid")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cmf = np.where(s_v > 0, s_mfv / s_v, 0.0)
+    got = talib.CMF(h, lo, c, v, 20)
+    assert np.isnan(got[:19]).all()
+    np.testing.assert_allclose(got[19:], cmf, rtol=1e-9, atol=1e-12)
+    pvt = np.r_[0.0, np.cumsum((c[1:] - c[:-1]) / c[:-1] * v[1:])]
+    np.testing.assert_allclose(talib.PVT(c, v), pvt, rtol=1e-12, atol=1e-12)
+    nvi = np.empty(n)
+    nvi[0] = 1000.0
+    for i in range(1, n):
+        r = (c[i] - c[i - 1]) / c[i - 1]
+        nvi[i] = nvi[i - 1] + r * nvi[i - 1] if v[i] < v[i - 1] else nvi[i - 1]
+    np.testing.assert_array_equal(talib.NVI(c, v), nvi)
+    mid = (h + lo) / 2.0
+    ao = np.convolve(mid, np.ones(5) / 5, "valid")[29:] - np.convolve(mid, np.ones(34) / 34,
+                                                                       "valid")
+    got = talib.AO(h, lo, 5, 34)
+    assert np.isnan(got[:33]).all()
+    np.testing.assert_allclose(got[33:], ao, rtol=0, atol=1e-12)
+
+
+def test_talib_flat_history_and_zero_volume_give_numbers() -> None:
+    """Where `ta` gave NaN, TA-Lib gives numbers: MASSI 25 (every ratio 1, EMA2 = 0) on
+    a flat history, VORTEX 0, CMF 0 without volume, PVT 0 from the first bar."""
+    x = np.full(80, 100.7)
+    zero = np.zeros(80)
+    assert (talib.MASSI(x, x, 9, 25)[40:] == 25.0).all()
+    assert all((out[14:] == 0.0).all() for out in talib.VORTEX(x, x, x, 14))
+    assert (talib.CMF(x + 1, x - 1, x, zero, 20)[19:] == 0.0).all()
+    assert (talib.EFI(x, zero, 13)[13:] == 0.0).all()
+    assert (talib.PVT(x, zero) == 0.0).all() and (talib.NVI(x, zero) == 1000.0).all()
+    # AO: TA-Lib's running sums leave rounding noise on a flat window (the table: exactly 0)
+    assert np.abs(talib.AO(x, x, 5, 34)[33:]).max() < 1e-12
+
+
 # ----------------------------------------------------------------------------- columns
 def test_column_lists() -> None:
     tech = ct.technical_columns([10, 20, 50, 100, 200])
@@ -174,8 +253,14 @@ def test_references_cover_every_column_and_zero_volume() -> None:
     assert np.all(refs["obv"].expected == 0.0)
     assert np.all(refs["ad"].expected == 0.0)
     assert np.all(refs["mfi_14"].expected[14:] == 0.0)
-    assert np.all(np.isnan(refs["cmf_20"].expected))  # 0 / 0: NULL
+    # no volume: TA-Lib's CMF is 0 (not NaN), force index and PVT 0, NVI 1000
+    assert np.all(np.isnan(refs["cmf_20"].expected[:19]))
+    assert np.all(refs["cmf_20"].expected[19:] == 0.0)
+    assert np.all(refs["force_13"].expected[13:] == 0.0)
+    assert np.all(refs["vpt"].expected == 0.0)
     assert np.all(refs["nvi"].expected == 1000.0)
+    assert not np.isnan(refs["mass_index"].expected[40:]).any()
+    assert not np.isnan(refs["vortex_pos_14"].expected[14:]).any()
     # the return's warm-up: bqx_ columns start after its first value
     first = inp.first_bqx()
     assert first == 15
