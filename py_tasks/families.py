@@ -16,13 +16,14 @@ when a listed folder lacks its models, YAML, docs blocks, reference or stage.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import yaml
 
-from .config import project_dir
+from .config import BQX_STATS, REG_STATS, project_dir
 from .errors import BqxError
 
 PER_PAIR = "pair"
@@ -46,6 +47,21 @@ class Template:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """What ``bqx report`` counts as a family's coverage: per window W of dbt var
+    ``windows_var`` (else ``fallback_var``), the ``columns(W)`` that must be non-NULL
+    after ``warmup(W, s)`` leading bars of a pair, s being the bqx window of var
+    ``reg_bqx_source_column`` (15 for w15_bqx_return). ``warmup_text``: the same in
+    words, with {s}."""
+
+    windows_var: str
+    warmup: Callable[[int, int], int]
+    warmup_text: str
+    columns: Callable[[int], tuple[str, ...]]
+    fallback_var: str = ""
+
+
+@dataclass(frozen=True)
 class Family:
     """One folder under ``models/`` and what the Python side needs to know of it."""
 
@@ -57,6 +73,7 @@ class Family:
     reference: str = ""  # "module:function": the independent reference of its cross-check
     stage: str = ""  # AirTable Stage Code ("": not tracked in AirTable)
     docs: bool = True  # has models/<name>/_<name>__docs.md
+    coverage: Coverage | None = None  # counted by `bqx report`'s coverage (None: not counted)
 
     @property
     def folder(self) -> Path:
@@ -109,6 +126,8 @@ REGISTRY: tuple[Family, ...] = (
             description="Backward momentum (BQX) of {pair}'s rate index.",
         ),
         reference="py_tasks.crosscheck:bqx_stats",
+        coverage=Coverage("bqx_windows", lambda w, s: w, "W bars",
+                          lambda w: tuple(f"w{w}_bqx_{c}" for c in BQX_STATS)),
     ),
     Family(
         "reg_rate", FEATURE, PER_PAIR, upstream=("rate_index",),
@@ -125,6 +144,8 @@ REGISTRY: tuple[Family, ...] = (
         ),
         reference="py_tasks.crosscheck:reg_fit",
         stage="BQX-2.11",
+        coverage=Coverage("reg_windows", lambda w, s: w - 1, "W - 1 bars",
+                          lambda w: tuple(f"w{w}_{c}" for c in REG_STATS)),
     ),
     Family(
         "reg_bqx", FEATURE, PER_PAIR, upstream=("bqx",),
@@ -141,6 +162,8 @@ REGISTRY: tuple[Family, ...] = (
         ),
         reference="py_tasks.crosscheck:reg_fit",
         stage="BQX-2.12",
+        coverage=Coverage("reg_windows", lambda w, s: s + w - 1, "{s} + W - 1 bars",
+                          lambda w: tuple(f"w{w}_{c}" for c in REG_STATS)),
     ),
     Family(
         "correlation_bqx", FEATURE, PER_PAIR, upstream=("reg_bqx", "bqx"),
@@ -165,6 +188,12 @@ REGISTRY: tuple[Family, ...] = (
         ),
         reference="py_tasks.crosscheck_correlation:check_correlation",
         stage="BQX-2.14",
+        coverage=Coverage(
+            "term_cov_windows", lambda w, s: s + 2 * w - 2, "{s} + 2W - 2 bars",
+            lambda w: tuple(f"{c}_{w}min" for c in
+                            ("cov_quad_lin_bqx", "cov_resid_quad_bqx", "cov_resid_lin_bqx")),
+            fallback_var="reg_windows",
+        ),
     ),
     Family(
         "technical", FEATURE, PER_PAIR, upstream=("rate_index", "bqx"),
