@@ -293,7 +293,7 @@ def _yaml_models(path: Path) -> dict[str, tuple[str, ...]]:
 def _parse_models(path: Path, mtime_ns: int, size: int) -> dict[str, tuple[str, ...]]:
     """Parsed once per version of the file (``bqx codegen`` may rewrite it)."""
     with open(path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh) or {}
+        doc = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     return {
         m["name"]: tuple(c["name"] for c in m.get("columns") or [])
         for m in doc.get("models") or []
@@ -328,3 +328,59 @@ def own_columns(name: str, root: Path | None = None) -> tuple[str, ...]:
         for cols in models(up, root).values():
             copied.update(cols)
     return tuple(c for c in columns(name, root=root) if c not in copied)
+
+
+def problems(root: Path | None = None) -> list[str]:
+    """Where the project and the registry disagree, one sentence each (empty: none):
+    a models folder the registry does not list; a listed family without its folder,
+    models (one per pair for a per-pair family), YAML listing them, docs blocks,
+    cross-check reference (features and targets must have one) or AirTable stage."""
+    from .airtable import STAGE_MAP_FILE, _read_stage_map, registry_mismatches
+    from .config import pair_rows
+
+    root = root or project_dir()
+    out: list[str] = []
+    folders = sorted(p.name for p in (root / "models").iterdir() if p.is_dir())
+    for name in folders:
+        if name not in _BY_NAME:
+            out.append(f"models/{name} is not in the family registry (py_tasks/families.py)")
+    pairs = [p for p, _, _ in pair_rows()]
+    for fam in REGISTRY:
+        where = f"family {fam.name}"
+        for up in fam.upstream:
+            if up not in _BY_NAME:
+                out.append(f"{where}: upstream {up} is not in the registry")
+        if not (root / fam.folder).is_dir():
+            out.append(f"{where}: folder {fam.folder} is missing")
+            continue
+        sql_models = sorted(p.stem for p in (root / fam.folder).glob("*.sql"))
+        if not sql_models:
+            out.append(f"{where}: {fam.folder} holds no model (.sql)")
+        if not (root / fam.yaml_path).is_file():
+            out.append(f"{where}: {fam.yaml_path} is missing")
+        else:
+            listed = _yaml_models(root / fam.yaml_path)
+            unlisted = [m for m in sql_models if m not in listed]
+            if unlisted:
+                out.append(f"{where}: {fam.yaml_path} does not describe {', '.join(unlisted)}")
+            if fam.grain == PER_PAIR:
+                lacking = [fam.model(p) for p in pairs if fam.model(p) not in sql_models]
+                lacking += [fam.model(p) for p in pairs if fam.model(p) not in listed]
+                if lacking:
+                    out.append(f"{where}: model {lacking[0]} is missing (run `bqx codegen`)")
+        if fam.docs and not (root / fam.docs_path).is_file():
+            out.append(f"{where}: docs blocks {fam.docs_path} are missing")
+        if fam.role in (FEATURE, TARGET) and not fam.reference:
+            out.append(f"{where}: a {fam.role} family needs a cross-check reference")
+        if fam.reference:
+            try:
+                fam.reference_function()
+            except (ImportError, AttributeError, BqxError) as exc:
+                out.append(f"{where}: cross-check reference {fam.reference} is missing ({exc})")
+    try:
+        stages = _read_stage_map(root / STAGE_MAP_FILE)
+    except BqxError as exc:
+        out.append(exc.message)
+    else:
+        out += registry_mismatches(stages)
+    return out
