@@ -387,7 +387,7 @@ def _singular_tests(vars_: dict) -> dict[Path, str]:
         "reg_bqx": (f"w{w_max}_prediction", None),
     }
     parts = []
-    for fam in ("bqx", "reg_rate", "reg_bqx"):
+    for fam in checks:  # the families the coverage test reads, in this order
         col, skip = checks[fam]
         for pair in pairs:
             if fam == "reg_bqx":
