@@ -108,9 +108,42 @@ def stage_map_path() -> Path:
     return project_dir() / STAGE_MAP_FILE
 
 
+def registry_mismatches(stages: Sequence[Stage]) -> list[str]:
+    """Where a stage map disagrees with the family registry (py_tasks/families.py): a
+    family whose stage code is missing or does not list its folder, or a family's
+    folder in a stage the registry does not give it."""
+    from . import families
+
+    problems = []
+    by_code = {s.code: s for s in stages}
+    for fam in families.REGISTRY:
+        stage = by_code.get(fam.stage) if fam.stage else None
+        if fam.stage and stage is None:
+            problems.append(f"family {fam.name} has stage {fam.stage} in the registry, "
+                            "which the stage map lacks")
+        elif stage is not None and fam.name not in stage.models:
+            problems.append(f"stage {fam.stage} does not list model folder {fam.name}, "
+                            "which the registry gives it")
+        for other in stages:
+            if fam.name in other.models and other.code != fam.stage:
+                problems.append(f"stage {other.code} lists model folder {fam.name}, whose stage "
+                                f"in the registry is {fam.stage or 'none'}")
+    return problems
+
+
 def load_stage_map(path: str | Path | None = None) -> list[Stage]:
-    """Read and check the stage map (default ``airtable_stages.yml`` in the project)."""
-    path = Path(path) if path else stage_map_path()
+    """Read and check the stage map (default ``airtable_stages.yml`` in the project,
+    which must agree with the family registry, py_tasks/families.py)."""
+    stages = _read_stage_map(Path(path) if path else stage_map_path())
+    if not path:
+        problems = registry_mismatches(stages)
+        if problems:
+            raise BqxError(f"stage map {stage_map_path()}: {problems[0]}; the stage code of a "
+                           "family is its registry entry's (py_tasks/families.py)")
+    return stages
+
+
+def _read_stage_map(path: Path) -> list[Stage]:
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)

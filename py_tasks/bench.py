@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import db
+from . import db, families
 from .config import (
     REG_STATS,
     all_pairs,
@@ -432,7 +432,8 @@ def out_of_database(url: str, pairs: list[str], windows: list[int], y_bqx: str) 
 
 
 # ----------------------------------------------------------------------------- (t)
-INDICATOR_FAMILIES = ("technical", "bollinger")
+# the families checked against TA-Lib/ta (technical, bollinger): the registry's
+INDICATOR_FAMILIES = families.checked_by("py_tasks.crosscheck_technical")
 
 
 def indicator_families(url: str, pairs: list[str], repeat: int) -> dict:
@@ -469,10 +470,8 @@ def talib_peer(url: str, pairs: list[str]) -> float:
         with db.connect(url, autocommit=True) as conn:
             inputs, _ = ref.read_inputs(conn, pair, tables)
             ts = inputs.ts_us - PG_EPOCH_US  # Unix µs -> PostgreSQL µs since 2000
-            for fam, groups in (
-                ("technical", ref.technical_references(inputs)),
-                ("bollinger", ref.bollinger_references(inputs)),
-            ):
+            for fam in INDICATOR_FAMILIES:  # their references: the registry's
+                groups = families.get(fam).reference_function()(inputs)
                 columns = {name: r.expected for group in groups for name, r in group.items()}
                 ddl = ", ".join(f"{c} double precision" for c in columns)
                 conn.execute(f"create table bench_t2.{fam}_{pair} (ts_utc timestamptz, {ddl})")

@@ -1,6 +1,6 @@
 """``bqx codegen [--check]``: the per-pair model files and their YAML.
 
-Each per-pair family is one template (``FAMILIES`` below): a thin ``.sql`` file per
+Each per-pair family is one template (its entry in ``py_tasks/families.py``): a thin ``.sql`` file per
 pair holding one macro call, and one ``_<family>__models.yml`` with every model's
 columns, descriptions and tests. Windows come from the dbt vars in
 ``dbt_project.yml``, pairs from the ``currency_pairs`` seed. ``--check`` exits
@@ -11,10 +11,9 @@ and names them.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import unit_fixtures
+from . import families, unit_fixtures
 from .config import BQX_STATS, REG_STATS, dbt_vars, pair_rows, project_dir
 from .errors import BqxError
 
@@ -51,95 +50,8 @@ BOLLINGER_SOURCES = (("rate", "rate_index"), ("bqx", "w15_bqx_return"))
 BOLLINGER_STATS = ("upper", "middle", "lower", "width", "pct_b")
 
 
-@dataclass(frozen=True)
-class Family:
-    name: str
-    sql: str  # str.format template with {pair}, {base}, {quote}, {base_related}, {quote_related}
-    description: str
-
-
-FAMILIES: tuple[Family, ...] = (
-    Family(
-        name="bqx",
-        sql=(
-            "{{{{ bqx_momentum(\n"
-            "    source=ref('rate_index'),\n"
-            "    price_column='rate_index',\n"
-            "    windows=var('bqx_windows'),\n"
-            "    pair='{pair}',\n"
-            ") }}}}\n"
-        ),
-        description="Backward momentum (BQX) of {pair}'s rate index.",
-    ),
-    Family(
-        name="reg_rate",
-        sql=(
-            "{{{{ reg_terms(\n"
-            "    source=ref('rate_index'),\n"
-            "    y_column='rate_index',\n"
-            "    windows=var('reg_windows'),\n"
-            "    pair='{pair}',\n"
-            ") }}}}\n"
-        ),
-        description="Rolling quadratic-regression terms of {pair}'s rate index.",
-    ),
-    Family(
-        name="reg_bqx",
-        sql=(
-            "{{{{ reg_terms(\n"
-            "    source=ref('bqx_{pair}'),\n"
-            "    y_column=var('reg_bqx_source_column'),\n"
-            "    windows=var('reg_windows'),\n"
-            ") }}}}\n"
-        ),
-        description="Rolling quadratic-regression terms of {pair}'s BQX momentum "
-        "(y = var reg_bqx_source_column, default w15_bqx_return).",
-    ),
-    Family(
-        name="correlation_bqx",
-        sql=(
-            "{{{{ bqx_correlations(\n"
-            "    source=ref('reg_bqx_{pair}'),\n"
-            "    momentum=ref('bqx_{pair}'),\n"
-            "    pair='{pair}',\n"
-            "    base_related=[\n"
-            "{base_related}"
-            "    ],\n"
-            "    quote_related=[\n"
-            "{quote_related}"
-            "    ],\n"
-            "    term_windows=var('term_cov_windows'),\n"
-            "    pair_windows=var('pair_corr_windows'),\n"
-            ") }}}}\n"
-        ),
-        description="Term covariances of {pair}'s reg_bqx terms and cross-pair correlations of its "
-        "BQX return with its base- and quote-related pairs.",
-    ),
-    Family(
-        name="technical",
-        sql=(
-            "{{{{ technical(\n"
-            "    source=ref('rate_index'),\n"
-            "    momentum=ref('bqx_{pair}'),\n"
-            "    pair='{pair}',\n"
-            "    ma_windows=var('ma_windows'),\n"
-            ") }}}}\n"
-        ),
-        description="Technical indicators of {pair}'s rate-index bar, as TA-Lib computes them.",
-    ),
-    Family(
-        name="bollinger",
-        sql=(
-            "{{{{ bollinger(\n"
-            "    source=ref('rate_index'),\n"
-            "    momentum=ref('bqx_{pair}'),\n"
-            "    pair='{pair}',\n"
-            "    windows=var('bollinger_windows'),\n"
-            ") }}}}\n"
-        ),
-        description="Bollinger bands of {pair}'s rate index and BQX momentum (w15_bqx_return).",
-    ),
-)
+# The per-pair families and their templates: the registry (py_tasks/families.py).
+FAMILIES = families.generated()
 
 
 def related_pairs(pair: str) -> dict[str, list[tuple[str, int]]]:
@@ -408,11 +320,11 @@ def render() -> dict[Path, str]:
     vars_ = dbt_vars()
     files: dict[Path, str] = {}
     for fam in FAMILIES:
-        folder = Path("models") / fam.name
+        folder = fam.folder
         models = []
         for pair, base, quote in pair_rows():
             related = related_pairs(pair)
-            files[folder / f"{fam.name}_{pair}.sql"] = HEADER + fam.sql.format(
+            files[folder / f"{fam.model(pair)}.sql"] = HEADER + fam.template.sql.format(
                 pair=pair,
                 base=base,
                 quote=quote,
@@ -421,15 +333,15 @@ def render() -> dict[Path, str]:
             )
             models.append(
                 {
-                    "name": f"{fam.name}_{pair}",
-                    "description": fam.description.format(pair=pair)
+                    "name": fam.model(pair),
+                    "description": fam.template.description.format(pair=pair)
                     + f" Pair {pair} = {base}/{quote}. {{{{ doc('family_{fam.name}') }}}}",
                     "data_tests": _model_tests(fam.name, pair, vars_),
                     "columns": _columns(fam.name, vars_, pair),
                 }
             )
         doc = {"version": 2, "models": models}
-        files[folder / f"_{fam.name}__models.yml"] = YAML_HEADER + _yaml(doc) + "\n"
+        files[fam.yaml_path] = YAML_HEADER + _yaml(doc) + "\n"
     files.update(_singular_tests(vars_))
     files.update(unit_fixtures.render())
     return files
@@ -475,7 +387,7 @@ def _singular_tests(vars_: dict) -> dict[Path, str]:
         "reg_bqx": (f"w{w_max}_prediction", None),
     }
     parts = []
-    for fam in ("bqx", "reg_rate", "reg_bqx"):
+    for fam in checks:  # the families the coverage test reads, in this order
         col, skip = checks[fam]
         for pair in pairs:
             if fam == "reg_bqx":

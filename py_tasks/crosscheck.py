@@ -38,18 +38,20 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from psycopg import sql
 
+from . import families
 from .config import BQX_STATS, REG_STATS, all_pairs, dbt_var, parse_pairs, raw_schema, schema
 from .errors import BqxError
 
-FAMILIES = ("bqx", "reg_rate", "reg_bqx")
-# checked by py_tasks.crosscheck_correlation from its inputs (the reg_bqx and bqx tables)
-CORRELATION = "correlation_bqx"
-# checked by py_tasks.crosscheck_technical against TA-Lib and ta, from the rate_index
-# model's bar and the stored w15_bqx_return
-TECHNICAL = "technical"
-BOLLINGER = "bollinger"
-INDICATOR_FAMILIES = (TECHNICAL, BOLLINGER)
-ALL_FAMILIES = (*FAMILIES, CORRELATION, *INDICATOR_FAMILIES)
+# Which module checks which family is the registry's (py_tasks/families.py, `reference`).
+# This module: the families recomputed from the raw bars (bqx, reg_rate, reg_bqx).
+FAMILIES = families.checked_by("py_tasks.crosscheck")
+# py_tasks.crosscheck_correlation: from their inputs (the reg_bqx and bqx tables)
+CORRELATION_FAMILIES = families.checked_by("py_tasks.crosscheck_correlation")
+# py_tasks.crosscheck_technical: against TA-Lib and ta, from the rate_index model's bar
+# and the stored w15_bqx_return
+INDICATOR_FAMILIES = families.checked_by("py_tasks.crosscheck_technical")
+# every family with a reference, in registry order: the --family choices
+ALL_FAMILIES = families.names(families.cross_checked())
 DEFAULT_SAMPLE = 200
 DEFAULT_SEED = 42
 DEFAULT_TAIL = 10
@@ -857,11 +859,12 @@ def run_crosscheck(
         result = a.finish()
         if result.pairs:
             report.families[fam] = result
-    if CORRELATION in wanted_families and any(t.startswith(CORRELATION + "_") for t in tables):
-        say("correlation_bqx: checking")
-        result = _correlation_result(conn, wanted_pairs, sample, seed, tail)
-        if result.pairs:
-            report.families[CORRELATION] = result
+    for fam in CORRELATION_FAMILIES:
+        if fam in wanted_families and any(t.startswith(fam + "_") for t in tables):
+            say(f"{fam}: checking")
+            result = _correlation_result(conn, fam, wanted_pairs, sample, seed, tail)
+            if result.pairs:
+                report.families[fam] = result
     indicators = [f for f in INDICATOR_FAMILIES if f in wanted_families]
     if indicators:
         from .crosscheck_technical import check_technical_families
@@ -879,15 +882,15 @@ def run_crosscheck(
     return report
 
 
-def _correlation_result(conn: Any, pairs: list[str], sample: int, seed: int, tail: int
-                        ) -> FamilyResult:
+def _correlation_result(conn: Any, family: str, pairs: list[str], sample: int, seed: int,
+                        tail: int) -> FamilyResult:
     """correlation_bqx, checked by crosscheck_correlation, in this module's shape."""
     from .crosscheck_correlation import check_correlation
 
     built = built_tables(conn)
-    pairs = [p for p in pairs if f"{CORRELATION}_{p}" in built]
+    pairs = [p for p in pairs if f"{family}_{p}" in built]
     data = check_correlation(conn, pairs, sample=sample, seed=seed, tail=tail) if pairs else {}
-    result = FamilyResult(family=CORRELATION, pairs=list(data.get("pairs", [])),
+    result = FamilyResult(family=family, pairs=list(data.get("pairs", [])),
                           rows_checked=int(data.get("rows_checked", 0)),
                           problems=list(data.get("problems", [])))
     for name, col in data.get("columns", {}).items():

@@ -47,6 +47,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from psycopg import sql
 
+from . import families
 from .config import all_pairs, dbt_vars, schema
 from .crosscheck import (
     _UNIX_EPOCH,
@@ -62,7 +63,7 @@ from .errors import BqxError
 
 TECHNICAL = "technical"
 BOLLINGER = "bollinger"
-FAMILIES = (TECHNICAL, BOLLINGER)
+FAMILIES = families.checked_by("py_tasks.crosscheck_technical")  # (TECHNICAL, BOLLINGER): the registry's order
 RETURN_COLUMN = "w15_bqx_return"
 DEFAULT_MA_WINDOWS = (10, 20, 50, 100, 200)
 DEFAULT_BOLLINGER_WINDOWS = (20, 30, 60, 120)

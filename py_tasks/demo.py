@@ -12,13 +12,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from . import db
-from .codegen import FAMILIES as GENERATED
+from . import db, families
 from .config import parse_pairs, schema
 from .errors import BqxError
 
-# every per-pair family, in codegen's order: the summary lists each one that is built
-FAMILIES = tuple(fam.name for fam in GENERATED)
+# every per-pair family, in the registry's order: the summary lists each one that is built
+FAMILIES = families.names(families.generated())
 
 
 @dataclass

@@ -3,13 +3,14 @@
 Each object holds one pair's bars of one UTC calendar month, ordered by ts_utc:
 ``ts_utc`` (timestamp[us, tz=UTC]), the bar (``open high low close`` float64,
 ``volume`` int64, nullable), ``rate_index`` (float64) and the columns of every
-selected family table (``bqx``, ``reg_rate``, ``reg_bqx``, ``correlation_bqx``),
+selected family table (every feature family of the registry, :data:`FAMILIES`),
 left-joined on ts_utc. Column naming (docs/export.md):
 
 * a name that repeats across families (``rate_index``, ``w15_bqx_return``: the
   input a family copies from upstream) appears once, from the first source;
-* the regression terms of ``reg_rate`` and ``reg_bqx`` share names (one macro makes
-  both), so they are prefixed with the family: ``reg_rate_w60_r2``, ``reg_bqx_w60_r2``.
+* a column that two families compute under one name (the regression terms of
+  ``reg_rate`` and ``reg_bqx``: one macro makes both) is prefixed with the family in
+  both: ``reg_rate_w60_r2``, ``reg_bqx_w60_r2`` (:func:`column_name`).
 
 The Parquet file carries ``pair``, ``year_month`` and ``families`` as key-value
 metadata. Keys: ``PREFIX/{pair}/{YYYY_MM}.parquet`` (layout ``flat``) or
@@ -57,16 +58,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from . import db
+from . import db, families
 from .config import all_pairs, check_pair, schema
 from .errors import BqxError
 
-FAMILIES = ("bqx", "reg_rate", "reg_bqx", "correlation_bqx")
-REG_FAMILIES = ("reg_rate", "reg_bqx")
-# Columns of the shared regression macro: the same names in reg_rate and reg_bqx.
-REG_TERM_RE = re.compile(
-    r"^w\d+_(quadratic_term|linear_term|constant_term|prediction|residual|r2|rmse)$"
-)
+# Every per-pair feature family of the registry (py_tasks/families.py), in its order.
+FAMILIES = families.names(families.features())
 LAYOUTS = ("flat", "hive")
 COMPRESSIONS = ("zstd", "snappy", "lz4", "gzip", "brotli", "none")
 MONTH_RE = re.compile(r"^(\d{4})_(0[1-9]|1[0-2])$")
@@ -199,6 +196,27 @@ def _split(value: str | Sequence[str] | None) -> list[str] | None:
             return None
         return [v for v in re.split(r"[,\s]+", value.strip()) if v]
     return [str(v).strip() for v in value if str(v).strip()]
+
+
+def _computed_twice() -> dict[str, set[str]]:
+    """family -> the columns it computes under a name another feature family also
+    computes (copies of an upstream column do not count), from the families' YAML."""
+    own = {f: set(families.own_columns(f)) for f in FAMILIES}
+    return {f: {c for c in cols if any(c in own[g] for g in FAMILIES if g != f)}
+            for f, cols in own.items()}
+
+
+_CLASHES: dict[str, set[str]] | None = None
+
+
+def column_name(family: str, column: str) -> str:
+    """The exported name of a family table's column: prefixed with the family when
+    another feature family computes a column of the same name (reg_rate_w60_r2,
+    reg_bqx_w60_r2), else the column's own name. It never depends on the selection."""
+    global _CLASHES
+    if _CLASHES is None:
+        _CLASHES = _computed_twice()
+    return f"{family}_{column}" if column in _CLASHES.get(family, ()) else column
 
 
 def check_family(name: str) -> str:
@@ -414,7 +432,7 @@ def plan_export(conn: Any, opts: ExportOptions) -> list[PairPlan]:
             for col, pgtype in _columns(conn, f"{fam}_{pair}"):
                 if col in ("ts_utc", "pair"):
                     continue
-                name = f"{fam}_{col}" if fam in REG_FAMILIES and REG_TERM_RE.match(col) else col
+                name = column_name(fam, col)
                 if name in seen:
                     continue  # a copy of an upstream column (rate_index, w15_bqx_return)
                 seen.add(name)
@@ -1543,6 +1561,7 @@ __all__ = [
     "ObjectResult",
     "benchmark",
     "check_bucket",
+    "column_name",
     "copy_floor",
     "export",
     "export_benchmark",

@@ -37,9 +37,8 @@ from typing import Any
 from psycopg import sql
 
 from . import db
+from . import families as registry
 from .config import (
-    BQX_STATS,
-    REG_STATS,
     dbt_var,
     dbt_vars,
     parse_pairs,
@@ -60,7 +59,6 @@ PLOT_FILES = {
     "coverage": "coverage_heatmap.png",
     "r2": "r2_histogram.png",
 }
-COV_COLUMNS = ("cov_quad_lin_bqx", "cov_resid_quad_bqx", "cov_resid_lin_bqx")
 
 
 def _say(message: str) -> None:
@@ -105,39 +103,24 @@ def _source_window() -> int:
 
 
 def families() -> list[Family]:
-    """The four per-pair families, with windows from the dbt vars."""
+    """The per-pair families whose coverage the report counts (the registry's, those
+    with a ``coverage``), with windows from the dbt vars."""
     s = _source_window()
-    reg = _windows("reg_windows")
-    return [
-        Family(
-            "bqx",
-            _windows("bqx_windows"),
-            lambda w: w,
-            lambda w: tuple(f"w{w}_bqx_{c}" for c in BQX_STATS),
-            "W bars",
-        ),
-        Family(
-            "reg_rate",
-            reg,
-            lambda w: w - 1,
-            lambda w: tuple(f"w{w}_{c}" for c in REG_STATS),
-            "W - 1 bars",
-        ),
-        Family(
-            "reg_bqx",
-            reg,
-            lambda w: s + w - 1,
-            lambda w: tuple(f"w{w}_{c}" for c in REG_STATS),
-            f"{s} + W - 1 bars",
-        ),
-        Family(
-            "correlation_bqx",
-            _windows("term_cov_windows", "reg_windows"),
-            lambda w: s + 2 * w - 2,
-            lambda w: tuple(f"{c}_{w}min" for c in COV_COLUMNS),
-            f"{s} + 2W - 2 bars",
-        ),
-    ]
+    out = []
+    for fam in registry.REGISTRY:
+        cov = fam.coverage
+        if cov is None:
+            continue
+        out.append(
+            Family(
+                fam.name,
+                _windows(cov.windows_var, cov.fallback_var or None),
+                lambda w, cov=cov: cov.warmup(w, s),
+                cov.columns,
+                cov.warmup_text.format(s=s),
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- coverage
@@ -811,7 +794,8 @@ def r2_histograms(
     out: dict[str, dict[int, list[int]]] = {}
     relations = _relations(conn, schema())
     for fam in fams:
-        if fam.name not in ("reg_rate", "reg_bqx") or not built.get(fam.name):
+        has_r2 = any(f"w{w}_r2" in fam.columns(w) for w in fam.windows)  # the regressions
+        if not has_r2 or not built.get(fam.name):
             continue
         counts = {w: [0] * R2_BINS for w in fam.windows}
         for pair in built[fam.name]:

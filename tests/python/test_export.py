@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -32,6 +33,9 @@ PROJECT = Path(__file__).resolve().parents[2]
 PAIRS = ("eurusd", "usdjpy")
 MONTHS = ("2024_06", "2024_07")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# The families that compute columns of the same names (one macro): prefixed in the export.
+PREFIXED = ("reg_rate", "reg_bqx")
+REG_TERM = re.compile(r"^w\d+_(quadratic_term|linear_term|constant_term|prediction|residual|r2|rmse)$")
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -59,7 +63,8 @@ def warehouse(pg_admin_url: str, session_db_name: str, dbt_target_dir: Path,
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             write_sample(conn, days=4, pairs=list(PAIRS), start=date(2024, 6, 28))
-        select = "+reg_bqx_eurusd +reg_bqx_usdjpy +reg_rate_eurusd"
+        select = ("+reg_bqx_eurusd +reg_bqx_usdjpy +reg_rate_eurusd "
+                  "+technical_eurusd +bollinger_eurusd")
         result = run_dbt(["build", "--select", select, "--exclude", "test_type:data"], url)
         assert result.success, f"dbt build failed: {result.exception}"
         yield url
@@ -153,11 +158,7 @@ def db_columns(url: str, pair: str, month: str) -> dict[str, list]:
             names = [d.name for d in cur.description]
             by_ts = {r[names.index("ts_utc")]: r for r in cur.fetchall()}
             for j, col in enumerate(names):
-                name = (
-                    f"{family}_{col}"
-                    if family in ex.REG_FAMILIES and ex.REG_TERM_RE.match(col)
-                    else col
-                )
+                name = f"{family}_{col}" if family in PREFIXED and REG_TERM.match(col) else col
                 if col == "ts_utc" or name in out:
                     continue
                 out[name] = [by_ts[t][j] if t in by_ts else None for t in stamps]
@@ -215,12 +216,18 @@ def test_families_columns_and_names(env: str, s3: S3Server, bucket: str) -> None
     assert bqx(s3, "--bucket", bucket, "--pairs", "eurusd,usdjpy", "--months", "2024_07") == 0
     eur = read_back(s3, bucket, "eurusd/2024_07.parquet")
     jpy = read_back(s3, bucket, "usdjpy/2024_07.parquet")
-    assert eur.schema.metadata[b"families"] == b"bqx,reg_rate,reg_bqx"
+    assert eur.schema.metadata[b"families"] == b"bqx,reg_rate,reg_bqx,technical,bollinger"
     assert jpy.schema.metadata[b"families"] == b"bqx,reg_bqx"  # reg_rate not built there
     names = eur.column_names
     assert names[:7] == ["ts_utc", "open", "high", "low", "close", "volume", "rate_index"]
     assert names.count("rate_index") == 1 and names.count("w15_bqx_return") == 1
     assert "reg_rate_w60_quadratic_term" in names and "reg_bqx_w60_quadratic_term" in names
+    # technical and bollinger compute names of their own: exported as the tables name them
+    assert {"sma_10", "rsi_14", "bqx_macd_hist", "bb_rate_20_upper", "bb_bqx_120_pct_b"} <= set(names)
+    assert not any(n.startswith(("technical_", "bollinger_")) for n in names)
+    # the bar and rate_index, bqx's 5 x 6, reg_rate's and reg_bqx's 6 x 7 each, technical's
+    # 53 and bollinger's 4 x 2 x 5
+    assert len(names) == len(set(names)) == 7 + 30 + 2 * 42 + 53 + 40
     assert not any(n.startswith("reg_rate_") for n in jpy.column_names)
     assert eur.column("ts_utc").to_pylist() == sorted(eur.column("ts_utc").to_pylist())
 
@@ -330,7 +337,8 @@ ERROR_CASES = {
     "upper-case pair": (["--pairs", "EURUSD"], "unknown pair 'EURUSD'"),
     "unknown family": (
         ["--families", "bqx,momentum"],
-        "unknown family 'momentum': valid families are bqx, reg_rate, reg_bqx, correlation_bqx",
+        "unknown family 'momentum': valid families are bqx, reg_rate, reg_bqx, correlation_bqx, "
+        "technical, bollinger",
     ),
     "family not built": (
         ["--pairs", "usdjpy", "--families", "reg_rate"],

@@ -1,0 +1,89 @@
+"""The family registry (py_tasks/families.py) and the project agree. No database."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from py_tasks import crosscheck, demo, export, families
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def copy(tmp_path: Path) -> Path:
+    """The project's models folder and stage map, copied: free to break."""
+    shutil.copytree(PROJECT / "models", tmp_path / "models")
+    shutil.copy(PROJECT / "airtable_stages.yml", tmp_path)
+    return tmp_path
+
+
+def test_the_project_matches_the_registry() -> None:
+    assert families.problems(PROJECT) == []
+
+
+def test_a_folder_the_registry_does_not_list_fails(copy: Path) -> None:
+    planted = copy / "models" / "momentum"
+    planted.mkdir()
+    (planted / "momentum_eurusd.sql").write_text("select 1 as ts_utc\n")
+    assert families.problems(copy) == [
+        "models/momentum is not in the family registry (py_tasks/families.py)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("remove", "expected"),
+    [
+        ("technical/_technical__docs.md", "family technical: docs blocks"),
+        ("bollinger/_bollinger__models.yml", "family bollinger: models/bollinger/_bollinger__"),
+        ("reg_bqx/reg_bqx_usdjpy.sql", "family reg_bqx: model reg_bqx_usdjpy is missing"),
+    ],
+)
+def test_a_missing_file_of_a_family_fails(copy: Path, remove: str, expected: str) -> None:
+    (copy / "models" / remove).unlink()
+    found = families.problems(copy)
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+def test_a_missing_stage_or_reference_fails(copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = list(families.REGISTRY)
+    i = next(i for i, f in enumerate(entries) if f.name == "technical")
+    entries[i] = dataclasses.replace(
+        entries[i], reference="py_tasks.crosscheck_technical:no_such_reference", stage="BQX-9.9"
+    )
+    j = next(i for i, f in enumerate(entries) if f.name == "bollinger")
+    entries[j] = dataclasses.replace(entries[j], reference="")
+    monkeypatch.setattr(families, "REGISTRY", tuple(entries))
+    found = families.problems(copy)
+    assert any(p.startswith("family technical: cross-check reference") for p in found), found
+    assert "family technical has stage BQX-9.9 in the registry, which the stage map lacks" in found
+    assert "family bollinger: a feature family needs a cross-check reference" in found
+
+
+def test_a_stage_the_registry_does_not_give_fails(copy: Path) -> None:
+    stages = copy / "airtable_stages.yml"
+    stages.write_text(stages.read_text().replace("models: [reg_bqx]", "models: [reg_bqx, bqx]"))
+    assert families.problems(copy) == [
+        "stage BQX-2.12 lists model folder bqx, whose stage in the registry is none"
+    ]
+
+
+def test_the_commands_offer_every_family_of_the_registry() -> None:
+    features = ("bqx", "reg_rate", "reg_bqx", "correlation_bqx", "technical", "bollinger")
+    assert families.names(families.features()) == features
+    assert export.FAMILIES == features  # bqx export --families
+    assert crosscheck.ALL_FAMILIES == features  # bqx crosscheck --family
+    assert demo.FAMILIES == features
+    assert families.checked_by("py_tasks.crosscheck") == crosscheck.FAMILIES
+
+
+def test_columns_come_from_the_generated_yaml() -> None:
+    assert families.columns("technical")[:3] == ("ts_utc", "rate_index", "sma_10")
+    assert len(families.own_columns("bollinger")) == 40  # 4 windows x 2 series x 5
+    # copies of an upstream column are not the family's own
+    assert "w15_bqx_return" not in families.own_columns("reg_bqx")
+    assert export.column_name("reg_rate", "w60_r2") == "reg_rate_w60_r2"
+    assert export.column_name("technical", "sma_10") == "sma_10"
