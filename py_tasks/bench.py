@@ -459,7 +459,7 @@ def talib_peer(url: str, pairs: list[str]) -> float:
     reference functions also work out where a row is a knife edge for the cross-check,
     so this peer does a little more than a bare TA-Lib worker would."""
     from . import crosscheck_technical as ref
-    from .crosscheck import built_tables
+    from .crosscheck_common import built_tables
 
     with db.connect(url, autocommit=True) as conn:
         conn.execute("drop schema if exists bench_t2 cascade")

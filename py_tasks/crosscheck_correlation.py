@@ -48,10 +48,19 @@ from numpy.lib.stride_tricks import sliding_window_view
 from psycopg import sql
 
 from .config import all_pairs, pair_rows, schema
-from .crosscheck import _jsonable, _to_datetime
+from .crosscheck_common import (
+    ColumnResult,
+    FamilyResult,
+    Run,
+    _from_json,
+    _jsonable,
+    _to_datetime,
+    built_tables,
+)
 from .errors import BqxError
 
 FAMILY = "correlation_bqx"
+READS_RAW_BARS = False  # reads the reg_bqx and bqx tables
 RETURN_COLUMN = "w15_bqx_return"
 COV_REL_TOL = 1e-9
 CORR_ABS_TOL = 1e-7
@@ -543,3 +552,40 @@ def check_correlation(
             raise BqxError(f"unknown pair '{pair}'; valid pairs: {' '.join(all_pairs())}")
         _check_pair(conn, pair, result, sample, seed, tail)
     return result.to_dict()
+
+
+# ----------------------------------------------------------------------------- entry point
+def check(run: Run, families: Sequence[str]) -> dict[str, FamilyResult]:
+    """``bqx crosscheck``'s entry: correlation_bqx for ``run.pairs`` whose table is built,
+    as a ``FamilyResult`` (empty when none is built)."""
+    out = {}
+    for family in families:
+        if any(t.startswith(family + "_") for t in run.tables):
+            run.say(f"{family}: checking")
+            result = _family_result(run.conn, family, run.pairs, run.sample, run.seed, run.tail)
+            if result.pairs:
+                out[family] = result
+    return out
+
+
+def _family_result(conn: Any, family: str, pairs: list[str], sample: int, seed: int,
+                   tail: int) -> FamilyResult:
+    """check_correlation's dict in the shape of the other families' results."""
+    built = built_tables(conn)
+    pairs = [p for p in pairs if f"{family}_{p}" in built]
+    data = check_correlation(conn, pairs, sample=sample, seed=seed, tail=tail) if pairs else {}
+    result = FamilyResult(family=family, pairs=list(data.get("pairs", [])),
+                          rows_checked=int(data.get("rows_checked", 0)),
+                          problems=list(data.get("problems", [])))
+    for name, col in data.get("columns", {}).items():
+        worst = col.get("worst") or {}
+        result.columns[name] = ColumnResult(
+            column=name, checked=int(col.get("checked", 0)), breaches=int(col.get("breaches", 0)),
+            null_mismatches=int(col.get("null_mismatches", 0)),
+            max_ratio=_from_json(col.get("max_ratio")) or 0.0,
+            max_error=_from_json(col.get("max_error")), tolerance=_from_json(col.get("tolerance")),
+            pair=worst.get("pair"),
+            ts_utc=datetime.fromisoformat(worst["ts_utc"]) if worst.get("ts_utc") else None,
+            expected=_from_json(worst.get("expected")), got=_from_json(worst.get("got")),
+        )
+    return result

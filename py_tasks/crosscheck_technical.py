@@ -49,21 +49,24 @@ from psycopg import sql
 
 from . import families
 from .config import all_pairs, dbt_vars, schema
-from .crosscheck import (
+from .crosscheck_common import (
     _UNIX_EPOCH,
     ColumnResult,
     FamilyResult,
+    Run,
     _Accumulator,
     _fetch_rows,
     _fmt_ts,
     _to_datetime,
+    built_tables,
     copy_floats,
 )
 from .errors import BqxError
 
 TECHNICAL = "technical"
 BOLLINGER = "bollinger"
-FAMILIES = families.checked_by("py_tasks.crosscheck_technical")  # (TECHNICAL, BOLLINGER): the registry's order
+FAMILIES = families.checked_by(__name__)  # (TECHNICAL, BOLLINGER): the registry's order
+READS_RAW_BARS = False  # reads the rate_index model and bqx_{pair}
 RETURN_COLUMN = "w15_bqx_return"
 DEFAULT_MA_WINDOWS = (10, 20, 50, 100, 200)
 DEFAULT_BOLLINGER_WINDOWS = (20, 30, 60, 120)
@@ -783,6 +786,13 @@ def _stored_non_finite(conn: Any, table: str, columns: list[str]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- check
+def check(run: Run, families: Sequence[str]) -> dict[str, FamilyResult]:
+    """``bqx crosscheck``'s entry: :func:`check_technical_families` for one run."""
+    return check_technical_families(
+        run.conn, families, run.pairs, run.sample, run.seed, tail=run.tail, tables=run.tables,
+        skipped=run.report.skipped, explicit_pairs=run.explicit_pairs, progress=run.say)
+
+
 def check_technical_families(
     conn: Any,
     families: Sequence[str],
@@ -800,8 +810,6 @@ def check_technical_families(
     (default all). Tables that are not built are appended to ``skipped`` (for a pair
     that has the other family, or for pairs asked for by name). ``sample``: random
     rows per pair and family, 0 for every row."""
-    from .crosscheck import built_tables
-
     say = progress or (lambda message: None)
     for fam in families:
         if fam not in FAMILIES:

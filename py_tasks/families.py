@@ -111,7 +111,7 @@ _PAIR_SOURCE = "    source=ref('rate_index'),\n"
 REGISTRY: tuple[Family, ...] = (
     Family("staging", INPUT, GLOBAL),
     Family("rate_index", INPUT, GLOBAL, upstream=("staging",),
-           reference="py_tasks.crosscheck:rate_index"),
+           reference="py_tasks.crosscheck_bars:rate_index"),
     Family(
         "bqx", FEATURE, PER_PAIR, upstream=("rate_index",),
         template=Template(
@@ -125,7 +125,7 @@ REGISTRY: tuple[Family, ...] = (
             ),
             description="Backward momentum (BQX) of {pair}'s rate index.",
         ),
-        reference="py_tasks.crosscheck:bqx_stats",
+        reference="py_tasks.crosscheck_bars:bqx_stats",
         coverage=Coverage("bqx_windows", lambda w, s: w, "W bars",
                           lambda w: tuple(f"w{w}_bqx_{c}" for c in BQX_STATS)),
     ),
@@ -142,7 +142,7 @@ REGISTRY: tuple[Family, ...] = (
             ),
             description="Rolling quadratic-regression terms of {pair}'s rate index.",
         ),
-        reference="py_tasks.crosscheck:reg_fit",
+        reference="py_tasks.crosscheck_bars:reg_fit",
         stage="BQX-2.11",
         coverage=Coverage("reg_windows", lambda w, s: w - 1, "W - 1 bars",
                           lambda w: tuple(f"w{w}_{c}" for c in REG_STATS)),
@@ -160,7 +160,7 @@ REGISTRY: tuple[Family, ...] = (
             description="Rolling quadratic-regression terms of {pair}'s BQX momentum "
             "(y = var reg_bqx_source_column, default w15_bqx_return).",
         ),
-        reference="py_tasks.crosscheck:reg_fit",
+        reference="py_tasks.crosscheck_bars:reg_fit",
         stage="BQX-2.12",
         coverage=Coverage("reg_windows", lambda w, s: s + w - 1, "{s} + W - 1 bars",
                           lambda w: tuple(f"w{w}_{c}" for c in REG_STATS)),

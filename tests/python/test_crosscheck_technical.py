@@ -417,7 +417,7 @@ def test_end_to_end_against_tables_written_from_the_references(bqx_env: str, cap
     result = run_dbt(argv, bqx_env)
     assert result.success, f"dbt {' '.join(argv)} failed: {result.exception}"
     with psycopg.connect(bqx_env, autocommit=True) as conn:
-        from py_tasks.crosscheck import built_tables
+        from py_tasks.crosscheck_common import built_tables
 
         tables = built_tables(conn)
         inp, problems = ct.read_inputs(conn, "eurusd", tables)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from py_tasks import crosscheck, demo, export, families
+from py_tasks import crosscheck, crosscheck_bars, demo, export, families
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -77,7 +77,15 @@ def test_the_commands_offer_every_family_of_the_registry() -> None:
     assert export.FAMILIES == features  # bqx export --families
     assert crosscheck.ALL_FAMILIES == features  # bqx crosscheck --family
     assert demo.FAMILIES == features
-    assert families.checked_by("py_tasks.crosscheck") == crosscheck.FAMILIES
+    assert families.checked_by("py_tasks.crosscheck_bars") == crosscheck_bars.FAMILIES
+    # the dispatcher reaches every family through its registry reference's module
+    modules = crosscheck.family_modules(features)
+    assert [(m.__name__, fams) for m, fams in modules] == [
+        ("py_tasks.crosscheck_bars", ["bqx", "reg_rate", "reg_bqx"]),
+        ("py_tasks.crosscheck_correlation", ["correlation_bqx"]),
+        ("py_tasks.crosscheck_technical", ["technical", "bollinger"]),
+    ]
+    assert all(callable(m.check) for m, _ in modules)
 
 
 def test_columns_come_from_the_generated_yaml() -> None:
