@@ -40,6 +40,8 @@ import yaml
 from .config import project_dir
 from .dbtcmd import first_line
 from .errors import BqxError
+from .families import registry_mismatches
+from .stage_map import STAGE_MAP_FILE, Stage, _read_stage_map, stage_map_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyairtable import Table
@@ -63,7 +65,6 @@ FIELDS = tuple(FIELD_TYPES)
 
 DEFAULT_ENDPOINT = "https://api.airtable.com"
 DEFAULT_TABLE = "Stages"
-STAGE_MAP_FILE = "airtable_stages.yml"
 
 # AirTable's limits (https://airtable.com/developers/web/api/rate-limits): 5 requests
 # per second per base and 10 records per create/update request. pyairtable chunks
@@ -87,48 +88,8 @@ TEST_TYPES = frozenset({"test", "unit_test"})
 
 
 # --- the stage map -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One entry of the stage map: which dbt nodes make the AirTable record ``code``."""
-
-    code: str  # Stage Code, e.g. BQX-2.12 (the upsert key)
-    id: str  # Stage ID, e.g. reg_bqx
-    name: str = ""  # a human title, shown by --dry-run and in the docs
-    models: tuple[str, ...] = ()  # model folders under models/ (fqn[1])
-    tests: bool = False  # every data test and unit test of the run
-    reported_by: str = ""  # a bqx command that reports this stage itself (e.g. bqx export)
-
-
-_STAGE_KEYS = {"code", "id", "name", "models", "tests", "reported_by"}
-
-
-def stage_map_path() -> Path:
-    return project_dir() / STAGE_MAP_FILE
-
-
-def registry_mismatches(stages: Sequence[Stage]) -> list[str]:
-    """Where a stage map disagrees with the family registry (py_tasks/families.py): a
-    family whose stage code is missing or does not list its folder, or a family's
-    folder in a stage the registry does not give it."""
-    from . import families
-
-    problems = []
-    by_code = {s.code: s for s in stages}
-    for fam in families.REGISTRY:
-        stage = by_code.get(fam.stage) if fam.stage else None
-        if fam.stage and stage is None:
-            problems.append(f"family {fam.name} has stage {fam.stage} in the registry, "
-                            "which the stage map lacks")
-        elif stage is not None and fam.name not in stage.models:
-            problems.append(f"stage {fam.stage} does not list model folder {fam.name}, "
-                            "which the registry gives it")
-        for other in stages:
-            if fam.name in other.models and other.code != fam.stage:
-                problems.append(f"stage {other.code} lists model folder {fam.name}, whose stage "
-                                f"in the registry is {fam.stage or 'none'}")
-    return problems
+# Read by py_tasks/stage_map.py; checked against the registry by
+# families.registry_mismatches.
 
 
 def load_stage_map(path: str | Path | None = None) -> list[Stage]:
@@ -140,69 +101,6 @@ def load_stage_map(path: str | Path | None = None) -> list[Stage]:
         if problems:
             raise BqxError(f"stage map {stage_map_path()}: {problems[0]}; the stage code of a "
                            "family is its registry entry's (py_tasks/families.py)")
-    return stages
-
-
-def _read_stage_map(path: Path) -> list[Stage]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise BqxError(f"stage map {path} not found: create it (see docs/airtable.md)") from None
-    except yaml.YAMLError as exc:
-        raise BqxError(f"stage map {path} is not valid YAML: {exc}") from None
-    entries = data.get("stages") if isinstance(data, dict) else None
-    if not isinstance(entries, list) or not entries:
-        raise BqxError(f"stage map {path} needs a non-empty list under 'stages:'")
-    stages: list[Stage] = []
-    codes: set[str] = set()
-    folders: dict[str, str] = {}
-    test_stage = ""
-    for i, entry in enumerate(entries, 1):
-        where = f"stage map {path}, stage {i}"
-        if not isinstance(entry, dict):
-            raise BqxError(f"{where}: each stage is a mapping with code, id, name, ...")
-        unknown = sorted(set(entry) - _STAGE_KEYS)
-        if unknown:
-            raise BqxError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(_STAGE_KEYS))}"
-            )
-        code, sid = str(entry.get("code") or "").strip(), str(entry.get("id") or "").strip()
-        if not code or not sid:
-            raise BqxError(f"{where}: 'code' (e.g. BQX-2.12) and 'id' (e.g. reg_bqx) are required")
-        if code in codes:
-            raise BqxError(f"{where}: stage code {code} appears twice")
-        codes.add(code)
-        models = entry.get("models") or []
-        if isinstance(models, str):
-            models = [models]
-        if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
-            raise BqxError(f"{where} ({code}): 'models' is a list of model folder names")
-        for folder in models:
-            if folder in folders:
-                raise BqxError(
-                    f"{where} ({code}): model folder {folder} is already in stage {folders[folder]}"
-                )
-            folders[folder] = code
-        tests = entry.get("tests", False)
-        if tests not in (False, True, "all", None):
-            raise BqxError(f"{where} ({code}): 'tests' is 'all' (every test of the run) or absent")
-        tests = bool(tests)
-        if tests:
-            if test_stage:
-                raise BqxError(f"{where} ({code}): tests already belong to stage {test_stage}")
-            test_stage = code
-        stages.append(
-            Stage(
-                code=code,
-                id=sid,
-                name=str(entry.get("name") or ""),
-                models=tuple(models),
-                tests=tests,
-                reported_by=str(entry.get("reported_by") or ""),
-            )
-        )
     return stages
 
 

@@ -16,15 +16,16 @@ when a listed folder lacks its models, YAML, docs blocks, reference or stage.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import yaml
 
-from .config import BQX_STATS, REG_STATS, project_dir
+from .config import BQX_STATS, REG_STATS, pair_rows, project_dir
 from .errors import BqxError
+from .stage_map import STAGE_MAP_FILE, Stage, _read_stage_map
 
 PER_PAIR = "pair"
 PER_CURRENCY = "currency"
@@ -281,6 +282,27 @@ def upstream_closure(name: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def registry_mismatches(stages: Sequence[Stage]) -> list[str]:
+    """Where a stage map disagrees with the family registry (this module): a
+    family whose stage code is missing or does not list its folder, or a family's
+    folder in a stage the registry does not give it."""
+    problems = []
+    by_code = {s.code: s for s in stages}
+    for fam in REGISTRY:
+        stage = by_code.get(fam.stage) if fam.stage else None
+        if fam.stage and stage is None:
+            problems.append(f"family {fam.name} has stage {fam.stage} in the registry, "
+                            "which the stage map lacks")
+        elif stage is not None and fam.name not in stage.models:
+            problems.append(f"stage {fam.stage} does not list model folder {fam.name}, "
+                            "which the registry gives it")
+        for other in stages:
+            if fam.name in other.models and other.code != fam.stage:
+                problems.append(f"stage {other.code} lists model folder {fam.name}, whose stage "
+                                f"in the registry is {fam.stage or 'none'}")
+    return problems
+
+
 def _yaml_models(path: Path) -> dict[str, tuple[str, ...]]:
     try:
         stat = path.stat()
@@ -335,8 +357,6 @@ def problems(root: Path | None = None) -> list[str]:
     a models folder the registry does not list; a listed family without its folder,
     models (one per pair for a per-pair family), YAML listing them, docs blocks,
     cross-check reference (features and targets must have one) or AirTable stage."""
-    from .airtable import STAGE_MAP_FILE, _read_stage_map, registry_mismatches
-    from .config import pair_rows
 
     root = root or project_dir()
     out: list[str] = []
