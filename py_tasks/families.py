@@ -3,14 +3,18 @@
 Every folder under ``models/`` is an entry of :data:`REGISTRY`: what its models are
 called, whether there is one per pair, per currency or one in all, which families
 it reads, how ``bqx codegen`` writes it (:class:`Template`), what cross-checks it
-(``reference``: ``module:function``), whether it is a feature or a target, and its
-AirTable stage code. Its columns are never written here: :func:`columns` reads them
+(``reference``: ``module:function``), whether it is a feature or a target, its
+AirTable stage code, what codegen writes for it besides the template (its YAML columns,
+model tests and singular-test queries: functions of ``py_tasks/family_columns.py``, which
+is part of the registry) and the flags by which the bench, the report and the export find
+it (:data:`FLAGS`). Its column names are never listed here: :func:`columns` reads them
 from the family's generated YAML, ``models/<family>/_<family>__models.yml``.
 
 Codegen, the cross-check (``--family`` and its dispatch), the demo, the bench, the
 export (``--families``), the report and the AirTable stage map read this module;
-``tests/python/test_families.py`` fails when a models folder is not listed here or
-when a listed folder lacks its models, YAML, docs blocks, reference or stage.
+``tests/python/test_families.py`` fails when a models folder is not listed here, when a
+listed folder lacks its models, YAML, docs blocks, reference or stage, or when a module
+of ``py_tasks/`` other than the registry and the cross-check modules names a family.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from . import family_columns as fc
 from .config import BQX_STATS, REG_STATS, pair_rows, project_dir
 from .errors import BqxError
 from .stage_map import STAGE_MAP_FILE, Stage, _read_stage_map
@@ -62,6 +67,15 @@ class Coverage:
     fallback_var: str = ""
 
 
+# Family.flags: what the modules outside the registry ask by flag instead of by name
+REGRESSION = "regression"  # made by reg_terms: the bench's (a) to (e) build and test it
+BENCH_BASELINE = "bench_baseline"  # bench: its compiled query is (q); (t) is per its row
+CROSS_PAIR = "cross_pair"  # reads the other pairs' models: the bench's (f), (g) need all pairs
+PARABOLA = "parabola"  # its fit of the rate index is the report's parabola plot
+BUILD_HINT = "build_hint"  # `+<family>_<pair>` is the export's hint when nothing is built
+FLAGS = frozenset({REGRESSION, BENCH_BASELINE, CROSS_PAIR, PARABOLA, BUILD_HINT})
+
+
 @dataclass(frozen=True)
 class Family:
     """One folder under ``models/`` and what the Python side needs to know of it."""
@@ -75,6 +89,23 @@ class Family:
     stage: str = ""  # AirTable Stage Code ("": not tracked in AirTable)
     docs: bool = True  # has models/<name>/_<name>__docs.md
     coverage: Coverage | None = None  # counted by `bqx report`'s coverage (None: not counted)
+    # codegen (py_tasks/family_columns.py): the YAML columns after ts_utc, (vars, pair) -> list,
+    # the model tests, (pair, vars) -> list, and the per-pair query (ts_utc, feature,
+    # past_warmup) of the singular coverage test, (pair, vars) -> str (None: not in it)
+    yaml_columns: Callable[[dict, str], list] | None = None
+    model_tests: Callable[[str, dict], list] | None = None
+    coverage_sql: Callable[[str, dict], str] | None = None
+    # the singular alignment test: this family's regression terms warm up no earlier than
+    # those of family ``aligned_with`` on the same timestamps ("": not tested)
+    aligned_with: str = ""
+    # what the bench, the report and the export ask of it (see FLAGS)
+    flags: frozenset[str] = frozenset()
+    bench_target: float = 0.0  # bench (t): its dbt run per row / the baseline's, at most
+
+    def has(self, flag: str) -> bool:
+        if flag not in FLAGS:
+            raise BqxError(f"unknown family flag '{flag}' (flags: {', '.join(sorted(FLAGS))})")
+        return flag in self.flags
 
     @property
     def folder(self) -> Path:
@@ -129,6 +160,7 @@ REGISTRY: tuple[Family, ...] = (
         reference="py_tasks.crosscheck_bars:bqx_stats",
         coverage=Coverage("bqx_windows", lambda w, s: w, "W bars",
                           lambda w: tuple(f"w{w}_bqx_{c}" for c in BQX_STATS)),
+        yaml_columns=fc.bqx_columns, model_tests=fc.bqx_tests, coverage_sql=fc.bqx_coverage_sql,
     ),
     Family(
         "reg_rate", FEATURE, PER_PAIR, upstream=("rate_index",),
@@ -147,6 +179,9 @@ REGISTRY: tuple[Family, ...] = (
         stage="BQX-2.11",
         coverage=Coverage("reg_windows", lambda w, s: w - 1, "W - 1 bars",
                           lambda w: tuple(f"w{w}_{c}" for c in REG_STATS)),
+        yaml_columns=fc.reg_rate_columns, model_tests=fc.reg_rate_tests,
+        coverage_sql=fc.reg_rate_coverage_sql,
+        flags=frozenset({REGRESSION, BENCH_BASELINE, PARABOLA}),
     ),
     Family(
         "reg_bqx", FEATURE, PER_PAIR, upstream=("bqx",),
@@ -165,6 +200,9 @@ REGISTRY: tuple[Family, ...] = (
         stage="BQX-2.12",
         coverage=Coverage("reg_windows", lambda w, s: s + w - 1, "{s} + W - 1 bars",
                           lambda w: tuple(f"w{w}_{c}" for c in REG_STATS)),
+        yaml_columns=fc.reg_bqx_columns, model_tests=fc.reg_bqx_tests,
+        coverage_sql=fc.reg_bqx_coverage_sql, aligned_with="reg_rate",
+        flags=frozenset({REGRESSION, BUILD_HINT}),
     ),
     Family(
         "correlation_bqx", FEATURE, PER_PAIR, upstream=("reg_bqx", "bqx"),
@@ -195,6 +233,8 @@ REGISTRY: tuple[Family, ...] = (
                             ("cov_quad_lin_bqx", "cov_resid_quad_bqx", "cov_resid_lin_bqx")),
             fallback_var="reg_windows",
         ),
+        yaml_columns=fc.correlation_columns, model_tests=fc.correlation_tests,
+        flags=frozenset({CROSS_PAIR}),
     ),
     Family(
         "technical", FEATURE, PER_PAIR, upstream=("rate_index", "bqx"),
@@ -211,6 +251,7 @@ REGISTRY: tuple[Family, ...] = (
             "them.",
         ),
         reference="py_tasks.crosscheck_technical:technical_references",
+        yaml_columns=fc.technical_columns, model_tests=fc.technical_tests, bench_target=3.0,
     ),
     Family(
         "bollinger", FEATURE, PER_PAIR, upstream=("rate_index", "bqx"),
@@ -227,6 +268,7 @@ REGISTRY: tuple[Family, ...] = (
             "(w15_bqx_return).",
         ),
         reference="py_tasks.crosscheck_technical:bollinger_references",
+        yaml_columns=fc.bollinger_columns, model_tests=fc.bollinger_tests, bench_target=1.0,
     ),
     Family("unit_fixtures", FIXTURE, GLOBAL, docs=False),
 )
@@ -254,6 +296,19 @@ def features() -> tuple[Family, ...]:
 
 def names(fams: tuple[Family, ...] | list[Family]) -> tuple[str, ...]:
     return tuple(fam.name for fam in fams)
+
+
+def with_flag(flag: str) -> tuple[Family, ...]:
+    """The families with ``flag`` (one of :data:`FLAGS`), in registry order."""
+    return tuple(fam for fam in REGISTRY if fam.has(flag))
+
+
+def one_with_flag(flag: str) -> Family:
+    """The one family with ``flag``; a BqxError unless exactly one has it."""
+    found = with_flag(flag)
+    if len(found) != 1:
+        raise BqxError(f"the registry gives flag {flag} to {len(found)} families, not one")
+    return found[0]
 
 
 def checked_by(module: str) -> tuple[str, ...]:
