@@ -62,6 +62,18 @@ from .errors import BqxError
 
 PG_EPOCH_US = 946_684_800_000_000
 
+# The families the bench times, asked of the registry by flag: the regression families
+# of (a) to (e) (reg_rate, reg_bqx), the per-pair families upstream of them (bqx, built
+# untimed), the baseline of (q) and (t) (reg_rate) and the cross-pair family of (f), (g)
+# (correlation_bqx).
+REG_FAMILIES = families.names(families.with_flag(families.REGRESSION))
+REG_UPSTREAM = tuple(
+    up for up in dict.fromkeys(u for f in REG_FAMILIES for u in families.upstream_closure(f))
+    if families.get(up).grain == families.PER_PAIR and up not in REG_FAMILIES
+)
+BASELINE = families.one_with_flag(families.BENCH_BASELINE).name
+CROSS_PAIR = families.one_with_flag(families.CROSS_PAIR).name
+
 
 def _say(message: str) -> None:
     print(f"bqx bench: {message}", flush=True)
@@ -232,7 +244,7 @@ def query_parts(url: str, target: str, pair: str, n_float_columns: int, repeat: 
     constant float columns, and the distinct lag() reads the query makes, alone (as
     lags of y at 1, 2, ... bars). Reads the compiled SQL of the last full build."""
 
-    query = _compiled_reg_rate(target, pair)
+    query = _compiled_baseline(target, pair)
     lags = len(set(re.findall(r"lag\((\w+), (\d+)\) over bars", query)))
     rows = f"select ts_utc, rate_index as y from {schema()}.rate_index where pair = '{pair}'"
     consts = _constant_columns(n_float_columns)
@@ -263,15 +275,16 @@ def _drop_tables(url: str, families: list[str], pairs: list[str]) -> None:
         conn.execute(f"drop table if exists {names}")
 
 
-def _compiled_reg_rate(target: str, pair: str) -> str:
-    """The SQL dbt compiled for reg_rate_<pair> in the last build, from the target directory."""
-    return Path(target, "compiled", "bqx_warehouse", "models", "reg_rate", f"reg_rate_{pair}.sql").read_text()
+def _compiled_baseline(target: str, pair: str) -> str:
+    """The SQL dbt compiled for the baseline's model of ``pair`` (reg_rate_<pair>) in the
+    last build, from the target directory."""
+    return Path(target, "compiled", "bqx_warehouse", "models", BASELINE, f"{BASELINE}_{pair}.sql").read_text()
 
 
 def _chosen_method(target: str, pair: str) -> str:
     """The method reg_terms took in the last build: its CTEs are named after it, in the
     compiled SQL dbt wrote to the target directory."""
-    return "chunk" if "chunk_rows" in _compiled_reg_rate(target, pair) else "merge"
+    return "chunk" if "chunk_rows" in _compiled_baseline(target, pair) else "merge"
 
 
 def _fresh_build(url: str, families: list[str], pairs: list[str], args: list[str]) -> float:
@@ -410,14 +423,15 @@ def out_of_database(url: str, pairs: list[str], windows: list[int], y_bqx: str) 
     ddl = ", ".join(f"{c} double precision" for c in names)
     with db.connect(url, autocommit=True) as conn:
         conn.execute("create schema if not exists bench_b2")
-    jobs = [(fam, pair) for fam in ("reg_rate", "reg_bqx") for pair in pairs]
+    jobs = [(fam, pair) for fam in REG_FAMILIES for pair in pairs]
 
     def one(job: tuple[str, str]) -> None:
         fam, pair = job
+        up = families.get(families.get(fam).upstream[0])  # the table its y comes from
         query = (
-            f"select ts_utc, rate_index from bqx.rate_index where pair = '{pair}' order by ts_utc"
-            if fam == "reg_rate"
-            else f"select ts_utc, {y_bqx} from bqx.bqx_{pair} order by ts_utc"
+            f"select ts_utc, rate_index from bqx.{up.name} where pair = '{pair}' order by ts_utc"
+            if up.grain == families.GLOBAL
+            else f"select ts_utc, {y_bqx} from bqx.{up.model(pair)} order by ts_utc"
         )
         with db.connect(url, autocommit=True) as conn:
             ts, y = _copy_out(conn, query)
@@ -440,7 +454,7 @@ def indicator_families(url: str, pairs: list[str], repeat: int) -> dict:
     """(t): reg_rate alone, then technical and bollinger, each into new tables (best of
     ``repeat``), with their rows; (t2) the out-of-database TA-Lib peer of both."""
     out: dict = {}
-    for fam in ("reg_rate", *INDICATOR_FAMILIES):
+    for fam in (BASELINE, *INDICATOR_FAMILIES):
         models = " ".join(f"{fam}_{p}" for p in pairs)
         _say(f"(t) dbt run {fam} into new tables")
         out[f"t_{fam}_s"] = _best(
@@ -528,37 +542,40 @@ def run_bench(
                 sample.write_sample(conn, days=days, pairs=pairs, seed=seed)
             pairs = [p for (p,) in conn.execute("select distinct pair from raw.m1_bars order by 1")]
         results["pairs"] = len(pairs)
-        select = " ".join(f"+bqx_{p}" for p in pairs)  # seeds, rate index, bqx
-        _say("building upstream models (rate_index, bqx) — not timed")
+        # seeds, rate index, bqx
+        select = " ".join(f"+{families.get(u).model(p)}" for p in pairs for u in REG_UPSTREAM)
+        ups = dict.fromkeys(u for f in REG_FAMILIES for u in families.get(f).upstream)
+        _say(f"building upstream models ({', '.join(ups)}) — not timed")
         _dbt(url, ["build", "--select", select, "--exclude-resource-type", "test", "unit_test"])
-        reg = " ".join(f"reg_rate_{p} reg_bqx_{p}" for p in pairs)
+        reg = " ".join(f"{f}_{p}" for p in pairs for f in REG_FAMILIES)
+        regs = " + ".join(REG_FAMILIES)
 
-        fams = ["reg_rate", "reg_bqx"]
+        fams = list(REG_FAMILIES)
         n_columns = 1 + len(REG_STATS) * len(windows)  # y and the seven columns per window
         build = ["run", "--select", reg, "--full-refresh"]
-        _say("(a) dbt run reg_rate + reg_bqx into new tables")
+        _say(f"(a) dbt run {regs} into new tables")
         results["a_build_s"] = _best(repeat, _fresh_build, url, fams, pairs, build)
         rows = _family_rows(url, fams, pairs)
         results["rows"] = rows
-        _say("(a') dbt run reg_rate + reg_bqx --full-refresh over the existing tables")
+        _say(f"(a') dbt run {regs} --full-refresh over the existing tables")
         results["a_rebuild_s"] = _best(repeat, _dbt, url, build)
-        _say(f"(q) the query of reg_rate_{pairs[0]} against its lag() reads and constants")
+        _say(f"(q) the query of {BASELINE}_{pairs[0]} against its lag() reads and constants")
         results.update(query_parts(url, target, pairs[0], n_columns))
 
-        _say("(e) dbt test of bqx, reg_rate, reg_bqx")
-        tested = " ".join(f"bqx_{p}" for p in pairs) + " " + reg
+        _say(f"(e) dbt test of {', '.join(REG_UPSTREAM + REG_FAMILIES)}")
+        tested = " ".join(f"{u}_{p}" for u in REG_UPSTREAM for p in pairs) + " " + reg
         results["e_test_s"] = _dbt(
             url, ["test", "--select", tested, "--indirect-selection", "buildable"]
         )
 
-        corr = " ".join(f"correlation_bqx_{p}" for p in pairs)
+        corr = " ".join(f"{CROSS_PAIR}_{p}" for p in pairs)
         if set(pairs) == set(all_pairs()):
-            _say("(f) dbt run correlation_bqx, full refresh")
+            _say(f"(f) dbt run {CROSS_PAIR}, full refresh")
             results["f_corr_s"] = _dbt(url, ["run", "--select", corr, "--full-refresh"])
-            results["corr_rows"] = _family_rows(url, ["correlation_bqx"], pairs)
+            results["corr_rows"] = _family_rows(url, [CROSS_PAIR], pairs)
             cov_windows = [int(w) for w in dbt_var("term_cov_windows")]
             for w in (min(cov_windows), max(cov_windows)):
-                _say(f"(g) correlation_bqx with only term_cov_windows = [{w}]")
+                _say(f"(g) {CROSS_PAIR} with only term_cov_windows = [{w}]")
                 results[f"g_cov_w{w}_s"] = _dbt(
                     url,
                     [
@@ -572,7 +589,7 @@ def run_bench(
                 )
             results["cov_w_min"], results["cov_w_max"] = min(cov_windows), max(cov_windows)
         else:
-            _say("(f), (g) skipped: correlation_bqx needs the bqx tables of all 28 pairs")
+            _say(f"(f), (g) skipped: {CROSS_PAIR} needs the {', '.join(REG_UPSTREAM)} tables of all 28 pairs")
 
         results.update(indicator_families(url, pairs, repeat))
 
@@ -629,10 +646,12 @@ def print_results(r: dict) -> None:
     d_min, d_max, d_tree = r[f"d_w{w_min}_s"], r[f"d_w{w_max}_s"], r[f"d_w{w_max}_merge_s"]
     m_min = _METHOD_NAMES[r[f"d_w{w_min}_method"]]
     m_max = _METHOD_NAMES[r[f"d_w{w_max}_method"]]
+    regs = " + ".join(REG_FAMILIES)
+    tested = ", ".join(REG_UPSTREAM + REG_FAMILIES)
     lines = [
-        f"bqx bench: {r['pairs']} pairs, {r.get('data', str(r['days']) + ' days')}, {rows:,} rows of reg_rate + reg_bqx, "
+        f"bqx bench: {r['pairs']} pairs, {r.get('data', str(r['days']) + ' days')}, {rows:,} rows of {regs}, "
         f"{r['threads']} threads, best of {r.get('repeat', 1)} runs for (a), (a'), (c), (c'), (d)",
-        f"  (a)  dbt run reg_rate + reg_bqx          {a:8.2f} s  {a * us:7.2f} µs/row   (new tables)",
+        f"  (a)  {'dbt run ' + regs:<36}{a:8.2f} s  {a * us:7.2f} µs/row   (new tables)",
         f"  (a') the same, over existing tables      {r['a_rebuild_s']:8.2f} s  "
         f"{r['a_rebuild_s'] * us:7.2f} µs/row   (dbt's full refresh: + swap and drop of the old tables)",
         f"  (b1) numpy.polyfit per row (scaled)      {r['b1_scaled_s']:8.2f} s  "
@@ -644,7 +663,7 @@ def print_results(r: dict) -> None:
         f"  (c') the same constants as dbt models    {r['c_dbt_floor_s']:8.2f} s  "
         f"{r['c_dbt_floor_s'] * us:7.2f} µs/row   c'/c = {r['c_dbt_floor_s'] / r['c_floor_s']:5.2f}x"
         f" (dbt per model), a/c' = {a / r['c_dbt_floor_s']:5.2f}x (the computation)",
-        f"  (q)  one model's query, reg_rate_{r['q_pair']} ({r['q_rows']:,} rows, CTAS in a warm session):"
+        f"  (q)  one model's query, {BASELINE}_{r['q_pair']} ({r['q_rows']:,} rows, CTAS in a warm session):"
         f" {r['q_query_ms']:.1f} ms; its {r['q_lags']} lag() reads alone {r['q_lags_ms']:.1f} ms;"
         f" its rows as constants {r['q_consts_ms']:.1f} ms",
         f"  (d)  only W = {w_min:<4}                       {d_min:8.2f} s   ({m_min})",
@@ -652,30 +671,31 @@ def print_results(r: dict) -> None:
         f"   W{w_max}/W{w_min} = {d_max / d_min:5.2f}x  (target <= 1.3x; {m_max})",
         f"  (d') {f'only W = {w_max}, merge tree forced':<35} {d_tree:8.2f} s"
         f"   W{w_max}/W{w_min} = {d_tree / d_min:5.2f}x  (reg_method = merge)",
-        f"  (e)  dbt test of bqx, reg_rate, reg_bqx  {r['e_test_s']:8.2f} s",
+        f"  (e)  {'dbt test of ' + tested:<36}{r['e_test_s']:8.2f} s",
     ]
-    if "t_reg_rate_s" in r:
-        reg_us = r["t_reg_rate_s"] * 1e6 / r["t_reg_rate_rows"]
+    if f"t_{BASELINE}_s" in r:
+        base_s = r[f"t_{BASELINE}_s"]
+        reg_us = base_s * 1e6 / r[f"t_{BASELINE}_rows"]
         lines.append(
-            f"  (t)  dbt run reg_rate alone              {r['t_reg_rate_s']:8.2f} s  {reg_us:7.2f} µs/row"
+            f"  (t)  {f'dbt run {BASELINE} alone':<36}{base_s:8.2f} s  {reg_us:7.2f} µs/row"
         )
-        targets = {"technical": 3.0, "bollinger": 1.0}
         for fam in INDICATOR_FAMILIES:
             t, n = r[f"t_{fam}_s"], r[f"t_{fam}_rows"]
+            target_ratio = families.get(fam).bench_target
             lines.append(
                 f"       dbt run {fam:<28} {t:8.2f} s  {t * 1e6 / n:7.2f} µs/row   "
-                f"/reg_rate per row = {t * 1e6 / n / reg_us:5.2f}x  (target <= {targets[fam]:g}x)"
+                f"/{BASELINE} per row = {t * 1e6 / n / reg_us:5.2f}x  (target <= {target_ratio:g}x)"
             )
-        both = r["t_technical_s"] + r["t_bollinger_s"]
+        both = sum(r[f"t_{fam}_s"] for fam in INDICATOR_FAMILIES)
         lines.append(
             f"  (t2) COPY out + TA-Lib/ta + COPY in      {r['t2_talib_s']:8.2f} s  "
-            f"{r['t2_talib_s'] * 1e6 / r['t_technical_rows']:7.2f} µs/row   "
-            f"(technical + bollinger in SQL) / t2 = {both / r['t2_talib_s']:5.2f}x"
+            f"{r['t2_talib_s'] * 1e6 / r[f't_{INDICATOR_FAMILIES[0]}_rows']:7.2f} µs/row   "
+            f"({' + '.join(INDICATOR_FAMILIES)} in SQL) / t2 = {both / r['t2_talib_s']:5.2f}x"
         )
     if "f_corr_s" in r:
         g_min, g_max = r[f"g_cov_w{r['cov_w_min']}_s"], r[f"g_cov_w{r['cov_w_max']}_s"]
         lines += [
-            f"  (f)  dbt run correlation_bqx             {r['f_corr_s']:8.2f} s  "
+            f"  (f)  {'dbt run ' + CROSS_PAIR:<36}{r['f_corr_s']:8.2f} s  "
             f"{r['f_corr_s'] * 1e6 / r['corr_rows']:7.2f} µs/row",
             f"  (g)  covariances only W = {r['cov_w_min']:<4}            {g_min:8.2f} s",
             f"       covariances only W = {r['cov_w_max']:<4}            {g_max:8.2f} s"
