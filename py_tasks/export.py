@@ -409,7 +409,7 @@ def plan_export(conn: Any, opts: ExportOptions) -> list[PairPlan]:
         if not families:
             raise BqxError(
                 f"no feature family is built for pair {pair} (families: {', '.join(FAMILIES)}): "
-                f"{_build_hint('reg_bqx', pair)}"
+                f"{_build_hint(families.one_with_flag(families.BUILD_HINT).name, pair)}"
             )
         months = _pair_months(conn, pair)
         if not months:

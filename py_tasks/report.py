@@ -49,6 +49,9 @@ from .config import (
 from .dbtcmd import first_line
 from .errors import BqxError
 
+# the family whose fit of the rate index the parabola plot draws (reg_rate): the registry's
+PARABOLA_FAMILY = registry.one_with_flag(registry.PARABOLA)
+
 FORMATS = ("html", "md")
 DEFAULT_CROSSCHECK_SAMPLE = 50
 R2_BINS = 40
@@ -544,7 +547,7 @@ def plot_parabolas(conn: Any, pair: str, out: Path, reg_windows: Sequence[int]) 
     """One day of ``pair``'s rate index with reg_rate's fitted parabolas for two windows."""
     title = "Rate index and fitted parabolas"
     relations = _relations(conn, schema())
-    table = f"reg_rate_{pair}"
+    table = PARABOLA_FAMILY.model(pair)
     if "rate_index" not in relations or table not in relations:
         missing = "rate_index" if "rate_index" not in relations else table
         return Plot("parabolas", None, title, "", note=f"not drawn: {missing} is not built")
@@ -697,14 +700,14 @@ def plot_parabolas(conn: Any, pair: str, out: Path, reg_windows: Sequence[int]) 
     top.set_xlim(start, start + dt.timedelta(days=1))
     top.set_title(
         f"{pair}: the rate index of one day ({len(ts)} bars) with the parabolas "
-        f"stored in reg_rate_{pair} (W={w_short} and W={w_long})",
+        f"stored in {PARABOLA_FAMILY.model(pair)} (W={w_short} and W={w_long})",
         fontsize=11,
     )
     fig.savefig(out / PLOT_FILES["parabolas"])
     caption = (
         f"{pair} on {day[0]:%Y-%m-%d} (UTC). Top: the rate index (grey) and, at a few bars t, "
         "the parabola a2·x² + a1·x + a0 over the W bars ending at t (x = 0..W−1), rebuilt "
-        f"from the stored terms of reg_rate_{pair} (a2 = quadratic_term/(W−1)², "
+        f"from the stored terms of {PARABOLA_FAMILY.model(pair)} (a2 = quadratic_term/(W−1)², "
         "a1 = linear_term/(W−1), a0 = constant_term); dots: the stored prediction at t. "
         f"Bottom: the shaded W={w_long} window bar by bar, with its parabola and the "
         f"W={w_short} parabolas inside it. The table compares each drawn curve's RMSE "
@@ -1391,9 +1394,9 @@ def build_report(
             cross = run_crosscheck_section(conn, pairs, built, crosscheck_sample)
         if progress:
             _say("plots")
-        reg_pairs = coverage.built.get("reg_rate", [])
+        reg_pairs = coverage.built.get(PARABOLA_FAMILY.name, [])
         chosen = plot_pair or (reg_pairs[0] if reg_pairs else pairs[0])
-        reg_windows = next(f.windows for f in coverage.families if f.name == "reg_rate")
+        reg_windows = next(f.windows for f in coverage.families if f.name == PARABOLA_FAMILY.name)
         plots = [
             plot_parabolas(conn, chosen, out_dir, reg_windows),
             plot_coverage(coverage, out_dir),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from py_tasks import crosscheck, crosscheck_bars, demo, export, families
+from py_tasks.errors import BqxError
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -95,3 +97,51 @@ def test_columns_come_from_the_generated_yaml() -> None:
     assert "w15_bqx_return" not in families.own_columns("reg_bqx")
     assert export.column_name("reg_rate", "w60_r2") == "reg_rate_w60_r2"
     assert export.column_name("technical", "sma_10") == "sma_10"
+
+
+# The registry itself and the per-family cross-check modules may name families; no other
+# module of py_tasks/ does (issue 28): they ask the registry (flags, fields, functions).
+MAY_NAME_FAMILIES = {
+    "families.py", "family_columns.py",  # the registry
+    "crosscheck_bars.py", "crosscheck_correlation.py", "crosscheck_technical.py",
+}
+# quoted strings that equal a family's name but mean something else: the project's name
+NOT_A_FAMILY = {
+    ("cli.py", 'prog="bqx"'),  # the command
+    ("config.py", '"BQX_SCHEMA", "bqx"'),  # the default schema
+    ("db.py", 'EMBEDDED_DBNAME = "bqx"'),  # the embedded server's database
+    ("db.py", "env_var('BQX_SCHEMA', 'bqx')"),  # the default schema, in profiles.yml
+}
+
+
+def test_no_module_outside_the_registry_names_a_family() -> None:
+    per_pair = [fam.name for fam in families.REGISTRY if fam.grain == families.PER_PAIR]
+    quoted = re.compile("[\"'](" + "|".join(map(re.escape, per_pair)) + ")[\"']")
+    found = []
+    for path in sorted((PROJECT / "py_tasks").glob("*.py")):
+        if path.name in MAY_NAME_FAMILIES:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if quoted.search(line) and not any(
+                name == path.name and text in line for name, text in NOT_A_FAMILY
+            ):
+                found.append(f"py_tasks/{path.name}:{number}: {line.strip()}")
+    assert found == [], "ask the registry (py_tasks/families.py) instead:\n" + "\n".join(found)
+
+
+def test_the_flags_pick_the_families_they_did() -> None:
+    def flagged(flag: str) -> tuple[str, ...]:
+        return families.names(families.with_flag(flag))
+
+    assert flagged(families.REGRESSION) == ("reg_rate", "reg_bqx")
+    assert families.one_with_flag(families.BENCH_BASELINE).name == "reg_rate"
+    assert families.one_with_flag(families.PARABOLA).name == "reg_rate"
+    assert families.one_with_flag(families.CROSS_PAIR).name == "correlation_bqx"
+    assert families.one_with_flag(families.BUILD_HINT).name == "reg_bqx"
+    assert {f.name: f.bench_target for f in families.REGISTRY if f.bench_target} == {
+        "technical": 3.0, "bollinger": 1.0,
+    }
+    assert [f.name for f in families.generated() if f.yaml_columns is None] == []
+    assert [f.name for f in families.REGISTRY if f.coverage_sql] == ["bqx", "reg_rate", "reg_bqx"]
+    with pytest.raises(BqxError):
+        families.with_flag("no_such_flag")
