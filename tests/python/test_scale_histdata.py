@@ -1,7 +1,7 @@
 """Real bars, every row (``make test-scale`` only).
 
 Two months of HistData (October-November 2017) of three pairs from
-``../shared/data/histdata-2017/`` go through ``bqx load``, ``dbt build`` (the
+``../shared/data/histdata-2017/`` (or ``$BQX_HISTDATA_DIR``) go through ``bqx load``, ``dbt build`` (the
 per-pair families and their dbt tests) and ``bqx crosscheck --sample all``: every
 row of every per-pair family against its reference. Skipped, with the path in the
 message, where the files are not there (they are not part of the repository).
@@ -10,6 +10,7 @@ correlation_bqx needs all 28 pairs and is left to the bench (docs/crosscheck.md)
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from py_tasks import db
 from py_tasks.cli import main
 from py_tasks.crosscheck import run_crosscheck
 
-HISTDATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "histdata-2017"
+# the steering checkout's shared data beside the repository, or BQX_HISTDATA_DIR
+HISTDATA = Path(os.environ.get("BQX_HISTDATA_DIR") or
+                Path(__file__).resolve().parents[3] / "shared" / "data" / "histdata-2017")
 PAIRS = ["eurusd", "usdjpy", "gbpjpy"]
 MONTHS = ["201710", "201711"]
 FAMILIES = ["bqx", "reg_rate", "reg_bqx", "technical", "bollinger"]
