@@ -28,7 +28,7 @@ test: install
 
 test-scale: install
 	@start=$$(date +%s); \
-	$(BIN)/python -m pytest -m scale -rP --durations=10; \
+	$(BIN)/python -m pytest -m scale -rsP --durations=10; \
 	rc=$$?; echo "make test-scale: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 bench: install
