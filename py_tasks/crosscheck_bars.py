@@ -45,6 +45,7 @@ from .crosscheck_common import (
     _sample_rows,
     _to_datetime,
     copy_floats,
+    finished,
 )
 from .errors import BqxError
 
@@ -433,9 +434,4 @@ def check(run: Run, families: Sequence[str]) -> dict[str, FamilyResult]:
         _check_pair(run.conn, pair, pair_no, present, run.tables, acc, run.report, bqx_windows,
                     reg_windows, source_column, run.base_ts, run.sample, run.tail, run.seed)
         run.say(f"{pair}: {', '.join(present)} checked in {time.perf_counter() - t0:.1f} s")
-    out = {}
-    for fam, a in acc.items():
-        result = a.finish()
-        if result.pairs:
-            out[fam] = result
-    return out
+    return finished(acc)

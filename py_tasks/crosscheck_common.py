@@ -437,3 +437,9 @@ class _Accumulator:
     def finish(self) -> FamilyResult:
         self.result.ratio_by_decile = [float(r) for r in self.deciles]
         return self.result
+
+
+def finished(acc: dict[str, _Accumulator]) -> dict[str, FamilyResult]:
+    """The results of the families that checked at least one pair."""
+    results = {fam: a.finish() for fam, a in acc.items()}
+    return {fam: r for fam, r in results.items() if r.pairs}

@@ -60,6 +60,7 @@ from .crosscheck_common import (
     _to_datetime,
     built_tables,
     copy_floats,
+    finished,
 )
 from .errors import BqxError
 
@@ -832,12 +833,7 @@ def check_technical_families(
             _check_table(conn, pair, pair_no, fam, inp, problems, tables, acc[fam],
                          windows[fam], sample, seed, tail)
         say(f"{pair}: {', '.join(present)} checked in {time.perf_counter() - t0:.1f} s")
-    out = {}
-    for fam, a in acc.items():
-        result = a.finish()
-        if result.pairs:
-            out[fam] = result
-    return out
+    return finished(acc)
 
 
 def _check_table(conn: Any, pair: str, pair_no: int, family: str, inp: Inputs,

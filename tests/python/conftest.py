@@ -23,6 +23,7 @@ docs/testing.md.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -60,10 +61,6 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _with_dbname(url: str, dbname: str) -> str:
-    return db.with_dbname(url, dbname)
-
-
 @pytest.fixture(scope="session")
 def session_db_name() -> str:
     """The name of every test database of this session (unique to the session)."""
@@ -75,23 +72,27 @@ def _drop(admin_url: str, name: str) -> None:
         conn.execute(f'drop database if exists "{name}" with (force)')
 
 
-def _create(admin_url: str, name: str, template: str | None = None) -> str:
+@contextlib.contextmanager
+def own_database(admin_url: str, name: str, template: str | None = None) -> Iterator[str]:
+    """A new database ``name`` (a copy of ``template`` if given) for the duration of the
+    block; yields its URL and drops it afterwards. Every test database of the session
+    takes the session's name (``session_db_name``), so two holders at once is an error."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         held = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
         if held:  # two fixtures of one test (or a module fixture and a test) want it
             raise RuntimeError(f"test database {name} is already in use by another fixture")
         conn.execute(f'create database "{name}"' + (f' template "{template}"' if template else ""))
-    return _with_dbname(admin_url, name)
+    try:
+        yield db.with_dbname(admin_url, name)
+    finally:
+        _drop(admin_url, name)
 
 
 @pytest.fixture()
 def fresh_db(pg_admin_url: str, session_db_name: str) -> Iterator[str]:
     """URL of a new empty database (named ``session_db_name``), dropped after the test."""
-    url = _create(pg_admin_url, session_db_name)
-    try:
+    with own_database(pg_admin_url, session_db_name) as url:
         yield url
-    finally:
-        _drop(pg_admin_url, session_db_name)
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +102,7 @@ def dbt_target_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(tmp_path_factory.mktemp("dbt_target", numbered=True))
 
 
-def _point_at(mp: pytest.MonkeyPatch, url: str, state: Path, dbt_target_dir: Path) -> None:
+def point_at(mp: pytest.MonkeyPatch, url: str, state: Path, dbt_target_dir: Path) -> None:
     mp.setenv("BQX_DATABASE_URL", url)
     mp.setenv("BQX_STATE_DIR", str(state))
     mp.setenv("BQX_PROJECT_DIR", str(PROJECT))
@@ -115,7 +116,7 @@ def bqx_env(
     fresh_db: str, tmp_path: Path, dbt_target_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> str:
     """Point the bqx command and in-process dbt at ``fresh_db``; returns its URL."""
-    _point_at(monkeypatch, fresh_db, tmp_path / "state", dbt_target_dir)
+    point_at(monkeypatch, fresh_db, tmp_path / "state", dbt_target_dir)
     return fresh_db
 
 
@@ -131,28 +132,29 @@ def built_template(
     from py_tasks.dbtcmd import run_dbt
     from py_tasks.load import ensure_raw_table
 
-    url = _create(pg_admin_url, session_db_name)
-    mp = pytest.MonkeyPatch()
-    _point_at(mp, url, tmp_path_factory.mktemp("template_state"), dbt_target_dir)
     template = f"tmpl_{session_db_name}"
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            ensure_raw_table(conn)
-            sample.write_sample(conn, days=BUILT_DAYS, pairs=list(BUILT_PAIRS))
-        leaves = [f for f in BUILT_FAMILIES if f != "bqx"]
-        select = " ".join(f"+{fam}_{p}" for p in BUILT_PAIRS for fam in leaves)
-        result = run_dbt(
-            ["build", "--select", select, "--exclude-resource-type", "test", "unit_test"], url
-        )
-        assert result.success, f"building the template failed: {result.exception}"
-    finally:
-        mp.undo()
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
-            (session_db_name,),
-        )
-        conn.execute(f'alter database "{session_db_name}" rename to "{template}"')
+    mp = pytest.MonkeyPatch()
+    # built under the session's name (a failed build drops it), then renamed
+    with own_database(pg_admin_url, session_db_name) as url:
+        point_at(mp, url, tmp_path_factory.mktemp("template_state"), dbt_target_dir)
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                ensure_raw_table(conn)
+                sample.write_sample(conn, days=BUILT_DAYS, pairs=list(BUILT_PAIRS))
+            leaves = [f for f in BUILT_FAMILIES if f != "bqx"]
+            select = " ".join(f"+{fam}_{p}" for p in BUILT_PAIRS for fam in leaves)
+            result = run_dbt(
+                ["build", "--select", select, "--exclude-resource-type", "test", "unit_test"], url
+            )
+            assert result.success, f"building the template failed: {result.exception}"
+        finally:
+            mp.undo()
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
+                (session_db_name,),
+            )
+            conn.execute(f'alter database "{session_db_name}" rename to "{template}"')
     try:
         yield template
     finally:
@@ -162,11 +164,8 @@ def built_template(
 @pytest.fixture()
 def built_db(pg_admin_url: str, session_db_name: str, built_template: str) -> Iterator[str]:
     """URL of this test's own copy of ``built_template``, dropped after the test."""
-    url = _create(pg_admin_url, session_db_name, template=built_template)
-    try:
+    with own_database(pg_admin_url, session_db_name, template=built_template) as url:
         yield url
-    finally:
-        _drop(pg_admin_url, session_db_name)
 
 
 @pytest.fixture()
@@ -174,5 +173,5 @@ def built_env(
     built_db: str, tmp_path: Path, dbt_target_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> str:
     """``bqx_env`` on this test's copy of the built template; returns its URL."""
-    _point_at(monkeypatch, built_db, tmp_path / "state", dbt_target_dir)
+    point_at(monkeypatch, built_db, tmp_path / "state", dbt_target_dir)
     return built_db

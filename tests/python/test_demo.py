@@ -12,8 +12,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import own_database, point_at
 
-from py_tasks import db, demo
+from py_tasks import demo
 from py_tasks.cli import main
 from py_tasks.dbtcmd import run_dbt
 
@@ -26,22 +27,13 @@ def demo_db(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, str]]:
     # the session's test database name (see conftest.py): dbt's saved manifest stays valid
-    name = session_db_name
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    url = db.with_dbname(pg_admin_url, name)
     mp = pytest.MonkeyPatch()
-    mp.setenv("BQX_DATABASE_URL", url)
-    mp.setenv("BQX_STATE_DIR", str(tmp_path_factory.mktemp("state")))
-    mp.setenv("BQX_PROJECT_DIR", str(PROJECT))
-    mp.setenv("DBT_TARGET_PATH", str(dbt_target_dir / "target"))
-    mp.setenv("DBT_LOG_PATH", str(dbt_target_dir / "logs"))
-    try:
-        yield url, str(dbt_target_dir / "target")
-    finally:
-        mp.undo()
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+    with own_database(pg_admin_url, session_db_name) as url:
+        point_at(mp, url, tmp_path_factory.mktemp("state"), dbt_target_dir)
+        try:
+            yield url, str(dbt_target_dir / "target")
+        finally:
+            mp.undo()
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import own_database, point_at
 from s3server import S3Server, seaweedfs
 
 from py_tasks import cli, db
@@ -48,30 +49,19 @@ def warehouse(pg_admin_url: str, session_db_name: str, dbt_target_dir: Path,
     from py_tasks.dbtcmd import run_dbt
     from py_tasks.sample import write_sample
 
-    name = session_db_name
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    url = db.with_dbname(pg_admin_url, name)
-    work = tmp_path_factory.mktemp("export")
     mp = pytest.MonkeyPatch()
-    mp.setenv("BQX_DATABASE_URL", url)
-    mp.setenv("BQX_STATE_DIR", str(work / "state"))
-    mp.setenv("BQX_PROJECT_DIR", str(PROJECT))
-    mp.setenv("DBT_TARGET_PATH", str(dbt_target_dir / "target"))
-    mp.setenv("DBT_LOG_PATH", str(dbt_target_dir / "logs"))
-    mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            write_sample(conn, days=4, pairs=list(PAIRS), start=date(2024, 6, 28))
-        select = ("+reg_bqx_eurusd +reg_bqx_usdjpy +reg_rate_eurusd "
-                  "+technical_eurusd +bollinger_eurusd")
-        result = run_dbt(["build", "--select", select, "--exclude", "test_type:data"], url)
-        assert result.success, f"dbt build failed: {result.exception}"
-        yield url
-    finally:
-        mp.undo()
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+    with own_database(pg_admin_url, session_db_name) as url:
+        point_at(mp, url, tmp_path_factory.mktemp("export") / "state", dbt_target_dir)
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                write_sample(conn, days=4, pairs=list(PAIRS), start=date(2024, 6, 28))
+            select = ("+reg_bqx_eurusd +reg_bqx_usdjpy +reg_rate_eurusd "
+                      "+technical_eurusd +bollinger_eurusd")
+            result = run_dbt(["build", "--select", select, "--exclude", "test_type:data"], url)
+            assert result.success, f"dbt build failed: {result.exception}"
+            yield url
+        finally:
+            mp.undo()
 
 
 @pytest.fixture(scope="module")
